@@ -1,0 +1,10 @@
+// ipsec_retry: the umbrella header. Includes the whole public API.
+//
+//   #include <ipsec_retry/ipsec_retry.hpp>
+//   auto policy = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms").value();
+//   auto r = ipsec_retry::retry(policy, [&] { return ::SetQMPolicy(server, 0, name, &qm, nullptr); });
+//   if (!r) report(r.error());   // last Windows code + why retrying stopped
+#pragma once
+
+#include <ipsec_retry/classify.hpp>
+#include <ipsec_retry/win32_error.hpp>

@@ -1,0 +1,196 @@
+// ipsec_retry: the Windows error-code model.
+//
+// Win32 codes (DWORD) and HRESULTs are distinct strong types so one is never passed where the
+// other is meant. Both map into a single portable std::error_category, `win32_category()`, whose
+// name()/message() work on every OS from a table of Microsoft's names and message texts.
+//
+// Values stored in a win32_category error_code ("normalized codes"):
+//   * a Win32 code (0 .. 0xFFFF in practice), e.g. 13023;
+//   * a failure HRESULT that is not FACILITY_WIN32, e.g. FWP_E_TIMEOUT = 0x80320012, stored as
+//     the int with the same 32 bits.
+// HRESULT_FROM_WIN32 values (0x8007xxxx) are normalized back to their Win32 code, so
+// 0x800732DF and 13023 compare equal once turned into error codes.
+#pragma once
+
+#include <boost/outcome/std_result.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+
+namespace ipsec_retry {
+
+namespace outcome = BOOST_OUTCOME_V2_NAMESPACE;
+
+/// The library's one result alias: a value of T, or a std::error_code.
+template <class T>
+using result = outcome::std_result<T>;
+
+/// A Win32 error code (a DWORD, as returned by GetLastError and the winipsec.dll API).
+/// Any 32-bit value is valid; the named constants are the ones this library talks about.
+enum class win32_error : std::uint32_t {
+  success = 0,                              // ERROR_SUCCESS
+  file_not_found = 2,                       // ERROR_FILE_NOT_FOUND
+  access_denied = 5,                        // ERROR_ACCESS_DENIED
+  not_enough_memory = 8,                    // ERROR_NOT_ENOUGH_MEMORY
+  outofmemory = 14,                         // ERROR_OUTOFMEMORY
+  not_supported = 50,                       // ERROR_NOT_SUPPORTED
+  invalid_parameter = 87,                   // ERROR_INVALID_PARAMETER
+  call_not_implemented = 120,               // ERROR_CALL_NOT_IMPLEMENTED
+  mod_not_found = 126,                      // ERROR_MOD_NOT_FOUND
+  proc_not_found = 127,                     // ERROR_PROC_NOT_FOUND
+  busy = 170,                               // ERROR_BUSY
+  cancelled = 1223,                         // ERROR_CANCELLED
+  retry = 1237,                             // ERROR_RETRY
+  timeout = 1460,                           // ERROR_TIMEOUT
+  rpc_s_server_unavailable = 1722,          // RPC_S_SERVER_UNAVAILABLE
+  rpc_s_server_too_busy = 1723,             // RPC_S_SERVER_TOO_BUSY
+  rpc_s_call_failed = 1726,                 // RPC_S_CALL_FAILED
+  rpc_s_call_failed_dne = 1727,             // RPC_S_CALL_FAILED_DNE
+  ept_s_not_registered = 1753,              // EPT_S_NOT_REGISTERED
+  rpc_s_cannot_support = 1764,              // RPC_S_CANNOT_SUPPORT
+  rpc_s_call_cancelled = 1818,              // RPC_S_CALL_CANCELLED
+  rpc_s_comm_failure = 1820,                // RPC_S_COMM_FAILURE
+  ipsec_qm_policy_exists = 13000,           // ERROR_IPSEC_QM_POLICY_EXISTS
+  ipsec_qm_policy_not_found = 13001,        // ERROR_IPSEC_QM_POLICY_NOT_FOUND
+  ipsec_qm_policy_in_use = 13002,           // ERROR_IPSEC_QM_POLICY_IN_USE
+  ipsec_mm_policy_exists = 13003,           // ERROR_IPSEC_MM_POLICY_EXISTS
+  ipsec_mm_policy_not_found = 13004,        // ERROR_IPSEC_MM_POLICY_NOT_FOUND
+  ipsec_mm_policy_in_use = 13005,           // ERROR_IPSEC_MM_POLICY_IN_USE
+  ipsec_mm_filter_pending_deletion = 13018,         // ERROR_IPSEC_MM_FILTER_PENDING_DELETION
+  ipsec_transport_filter_pending_deletion = 13019,  // ERROR_IPSEC_TRANSPORT_FILTER_PENDING_DELETION
+  ipsec_tunnel_filter_pending_deletion = 13020,     // ERROR_IPSEC_TUNNEL_FILTER_PENDING_DELETION
+  ipsec_mm_policy_pending_deletion = 13021,         // ERROR_IPSEC_MM_POLICY_PENDING_DELETION
+  ipsec_mm_auth_pending_deletion = 13022,           // ERROR_IPSEC_MM_AUTH_PENDING_DELETION
+  ipsec_qm_policy_pending_deletion = 13023,         // ERROR_IPSEC_QM_POLICY_PENDING_DELETION
+  warning_ipsec_mm_policy_pruned = 13024,           // WARNING_IPSEC_MM_POLICY_PRUNED
+  warning_ipsec_qm_policy_pruned = 13025,           // WARNING_IPSEC_QM_POLICY_PRUNED
+};
+
+/// An HRESULT: bit 31 = failure (SEVERITY_ERROR), bits 16..26 = facility, bits 0..15 = code.
+/// A strong type so an HRESULT is never mistaken for a Win32 code; e.g. hresult{0x800732DF}.
+enum class hresult : std::uint32_t {
+  s_ok = 0,
+  e_fail = 0x80004005,
+  fwp_e_timeout = 0x80320012,  // FWP_E_TIMEOUT
+};
+
+/// FACILITY_WIN32 (7): HRESULTs 0x8007xxxx wrap a Win32 code xxxx.
+inline constexpr std::uint32_t facility_win32 = 7;
+/// FACILITY_FWP (0x32): the FWP_E_* HRESULTs 0x8032xxxx.
+inline constexpr std::uint32_t facility_fwp = 0x32;
+
+/// The numeric value of a code.
+constexpr std::uint32_t to_underlying(win32_error code) noexcept {
+  return static_cast<std::uint32_t>(code);
+}
+constexpr std::uint32_t to_underlying(hresult code) noexcept {
+  return static_cast<std::uint32_t>(code);
+}
+
+/// SUCCEEDED(hr): the severity bit (31) is clear.
+constexpr bool succeeded(hresult code) noexcept { return (to_underlying(code) >> 31) == 0; }
+/// FAILED(hr): the severity bit (31) is set.
+constexpr bool failed(hresult code) noexcept { return !succeeded(code); }
+/// HRESULT_FACILITY(hr) = (hr >> 16) & 0x1FFF.
+constexpr std::uint32_t facility(hresult code) noexcept {
+  return (to_underlying(code) >> 16) & 0x1FFFu;
+}
+
+/// HRESULT_FROM_WIN32(x), exactly as the Windows SDK macro:
+///   (HRESULT)x <= 0 ? (HRESULT)x : 0x80000000 | (FACILITY_WIN32 << 16) | (x & 0xFFFF).
+/// So 0 -> S_OK, 13023 -> 0x800732DF, and a value with bit 31 set passes through unchanged.
+constexpr hresult hresult_from_win32(win32_error code) noexcept {
+  const std::uint32_t x = to_underlying(code);
+  if (x == 0 || (x >> 31) != 0) return hresult{x};
+  return hresult{0x80000000u | (facility_win32 << 16) | (x & 0xFFFFu)};
+}
+
+/// The inverse of HRESULT_FROM_WIN32: S_OK -> ERROR_SUCCESS, 0x8007xxxx -> xxxx; any other
+/// HRESULT (FWP_E_*, E_FAIL, S_FALSE, ...) carries no Win32 code and gives std::nullopt.
+constexpr std::optional<win32_error> win32_from_hresult(hresult code) noexcept {
+  const std::uint32_t x = to_underlying(code);
+  if (x == 0) return win32_error::success;
+  if ((x & 0xFFFF0000u) == (0x80000000u | (facility_win32 << 16))) {
+    return win32_error{x & 0xFFFFu};
+  }
+  return std::nullopt;
+}
+
+/// The normalized value of a Win32 code (the code itself).
+constexpr std::uint32_t normalize(win32_error code) noexcept { return to_underlying(code); }
+/// The normalized value of an HRESULT: its Win32 code when it wraps one (S_OK -> 0,
+/// 0x8007xxxx -> xxxx), otherwise the HRESULT's own 32 bits (FWP_E_* stay HRESULTs).
+constexpr std::uint32_t normalize(hresult code) noexcept {
+  const auto win32 = win32_from_hresult(code);
+  return win32 ? to_underlying(*win32) : to_underlying(code);
+}
+
+/// The portable Win32 error category: name() is "win32"; message() gives Microsoft's message
+/// text for every code in the library's table (on Windows, FormatMessageW for the rest). Its
+/// error_code values are normalized codes (see the top of this header). Defined once in src/.
+const std::error_category& win32_category() noexcept;
+
+/// An error_code in win32_category holding a normalized value.
+inline std::error_code make_error_code(win32_error code) noexcept {
+  return {static_cast<int>(normalize(code)), win32_category()};
+}
+inline std::error_code make_error_code(hresult code) noexcept {
+  return {static_cast<int>(normalize(code)), win32_category()};
+}
+
+/// The normalized Windows code behind an error_code, if it has one: its value for
+/// win32_category (and, on Windows, std::system_category, whose values are Win32 codes);
+/// std::nullopt for any other category (errno values are not Windows codes).
+std::optional<std::uint32_t> windows_code(const std::error_code& code) noexcept;
+
+/// How a table entry's value is spelled in winerror.h.
+enum class code_kind : std::uint8_t { win32, hresult };
+
+/// One entry of the library's code table.
+struct code_info {
+  std::string_view name;     ///< the winerror.h symbol, e.g. "ERROR_IPSEC_QM_POLICY_PENDING_DELETION"
+  std::uint32_t value;       ///< normalized value, e.g. 13023 or 0x80320012
+  code_kind kind;            ///< win32 for DWORD codes, hresult for FWP_E_*
+  std::string_view message;  ///< Microsoft's message text, e.g. "The Quick Mode policy is pending deletion."
+};
+
+/// Every code the library knows, sorted by value. Static storage; never allocates.
+std::span<const code_info> known_codes() noexcept;
+/// The entry for a normalized value (binary search, O(log n)), or std::nullopt.
+std::optional<code_info> find_code(std::uint32_t normalized_value) noexcept;
+/// The entry for a symbolic name, case-sensitive ("ERROR_BUSY"), or std::nullopt.
+std::optional<code_info> find_code(std::string_view name) noexcept;
+
+/// Why a code could not be parsed (error_code values in code_parse_category()).
+enum class code_parse_errc : int {
+  empty = 1,       ///< nothing to parse
+  not_a_number,    ///< neither a number nor a known symbolic name
+  out_of_range,    ///< does not fit in 32 bits
+  unknown_name,    ///< looks like a symbol (letters, '_') but is not in the table
+};
+const std::error_category& code_parse_category() noexcept;
+inline std::error_code make_error_code(code_parse_errc e) noexcept {
+  return {static_cast<int>(e), code_parse_category()};
+}
+
+/// Parses a code as users write it and returns its normalized value:
+///   decimal ("13023"), hex ("0x32DF"), an HRESULT ("0x800732DF" -> 13023,
+///   "0x80320012" stays 0x80320012), a negative decimal HRESULT ("-2147011873"), or a symbolic
+///   name from the table ("ERROR_IPSEC_QM_POLICY_PENDING_DELETION", "FWP_E_TIMEOUT").
+/// Surrounding blanks are ignored. Never allocates.
+result<std::uint32_t> parse_code(std::string_view text) noexcept;
+
+}  // namespace ipsec_retry
+
+namespace std {
+template <>
+struct is_error_code_enum<ipsec_retry::win32_error> : true_type {};
+template <>
+struct is_error_code_enum<ipsec_retry::hresult> : true_type {};
+template <>
+struct is_error_code_enum<ipsec_retry::code_parse_errc> : true_type {};
+}  // namespace std

@@ -1,0 +1,111 @@
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+
+namespace {
+
+struct cli_output {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+cli_output run_cli(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv{"ipsec-retry"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::ostringstream out, err;
+  const int rc =
+      ipsec_retry::cli::run(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {rc, out.str(), err.str()};
+}
+
+}  // namespace
+
+TEST(CliExplain, NamesMessageHresultAndVerdict) {
+  const auto r = run_cli({"explain", "13023"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("13023 (0x32DF)  ERROR_IPSEC_QM_POLICY_PENDING_DELETION"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("The Quick Mode policy is pending deletion."), std::string::npos);
+  EXPECT_NE(r.out.find("HRESULT:  0x800732DF"), std::string::npos);
+  EXPECT_NE(r.out.find("transient"), std::string::npos);
+  EXPECT_TRUE(r.err.empty());
+}
+
+TEST(CliExplain, AcceptsEverySpelling) {
+  for (const char* spelling :
+       {"13023", "0x32DF", "0x800732DF", "-2147011873", "ERROR_IPSEC_QM_POLICY_PENDING_DELETION"}) {
+    const auto r = run_cli({"explain", "--json", spelling});
+    EXPECT_EQ(r.exit_code, 0) << spelling << r.err;
+    EXPECT_EQ(r.out,
+              "{\"code\":13023,\"hresult\":\"0x800732DF\","
+              "\"name\":\"ERROR_IPSEC_QM_POLICY_PENDING_DELETION\","
+              "\"message\":\"The Quick Mode policy is pending deletion.\","
+              "\"verdict\":\"transient\",\"verdict_if_idempotent\":\"transient\"}\n")
+        << spelling;
+  }
+}
+
+TEST(CliExplain, FwpCodesHaveNoWin32Value) {
+  const auto r = run_cli({"explain", "--json", "FWP_E_TIMEOUT"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("\"code\":null,\"hresult\":\"0x80320012\",\"name\":\"FWP_E_TIMEOUT\""),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(CliExplain, SeveralCodesInJsonAreOneObject) {
+  const auto r = run_cli({"explain", "--json", "5", "1726", "99999"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("{\"codes\":[{\"code\":5,", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\"name\":\"RPC_S_CALL_FAILED\",\"message\":\"The remote procedure call "
+                       "failed.\",\"verdict\":\"permanent\",\"verdict_if_idempotent\":\"transient\""),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("{\"code\":99999,\"hresult\":\"0x8007869F\",\"name\":null,"
+                       "\"message\":\"Unknown Windows error 0x1869F\",\"verdict\":\"permanent\""),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(CliExplain, UnknownCodesSayTheyAreNeverRetried) {
+  const auto r = run_cli({"explain", "99999"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("unknown codes are never retried"), std::string::npos) << r.out;
+}
+
+TEST(CliExplain, BadCodeExitsTwoNamingTheInput) {
+  const auto r = run_cli({"explain", "13023", "ERROR_NOPE"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty()) << "nothing is printed for a partly bad command line";
+  EXPECT_NE(r.err.find("'ERROR_NOPE' (argument 2)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown code name"), std::string::npos) << r.err;
+}
+
+TEST(CliExplain, OutOfRangeNumberExitsTwo) {
+  const auto r = run_cli({"explain", "4294967296"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("does not fit in 32 bits"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MissingSubcommandOrCodeExitsTwo) {
+  EXPECT_EQ(run_cli({}).exit_code, 2);
+  EXPECT_EQ(run_cli({"explain"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"explain", "--bogus", "5"}).exit_code, 2);
+}
+
+TEST(Cli, HelpAndVersionExitZero) {
+  const auto help = run_cli({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("explain"), std::string::npos) << help.out;
+  const auto version = run_cli({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.out.find("ipsec-retry 0."), std::string::npos) << version.out;
+}
