@@ -6,5 +6,9 @@
 //   if (!r) report(r.error());   // last Windows code + why retrying stopped
 #pragma once
 
+#include <ipsec_retry/backoff.hpp>
 #include <ipsec_retry/classify.hpp>
+#include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/retry.hpp>
+#include <ipsec_retry/retry_policy.hpp>
 #include <ipsec_retry/win32_error.hpp>

@@ -1,0 +1,162 @@
+// ipsec_retry: injectable time. A clock says what time it is; a sleeper waits.
+//
+// The retry loop reads time only through a `clock_source` and waits only through a `sleeper`,
+// so tests (the library's and yours) run in virtual time: no real sleeping, exact delays.
+//
+//   ipsec_retry::virtual_time vt;                       // starts at time_point{} (t = 0)
+//   auto r = ipsec_retry::retry(policy, op,
+//       ipsec_retry::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
+//   vt.elapsed();                                        // how much virtual time the loop took
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <stop_token>
+
+namespace ipsec_retry {
+
+/// The library's time point: steady (monotonic) time, nanosecond ticks.
+using time_point = std::chrono::steady_clock::time_point;
+using std::chrono::nanoseconds;
+
+/// Anything with `now()` returning a time_point. Must be monotonic for deadlines to mean much;
+/// the loop still reports the truth if it is not (see docs/policies.md).
+template <class C>
+concept clock_source = requires(C& c) {
+  { c.now() } -> std::same_as<time_point>;
+};
+
+/// Anything with `sleep_for(d, stop)` that waits about `d` and returns false when `stop` was
+/// requested (before or during the wait), true otherwise. Waking late or early is tolerated:
+/// the loop schedules from the clock, never from the sleeper.
+template <class S>
+concept sleeper = requires(S& s, nanoseconds d, const std::stop_token& stop) {
+  { s.sleep_for(d, stop) } -> std::same_as<bool>;
+};
+
+/// The default clock: std::chrono::steady_clock (never system_clock: wall-clock jumps must not
+/// move deadlines).
+struct steady_clock_source {
+  time_point now() const noexcept { return std::chrono::steady_clock::now(); }
+};
+
+/// The default sleeper: waits on a condition variable that a stop request notifies, so
+/// cancellation interrupts a sleep promptly (no sleep_for). Stateless; allocates nothing.
+struct real_sleeper {
+  bool sleep_for(nanoseconds d, const std::stop_token& stop) const {
+    if (stop.stop_requested()) return false;
+    if (d <= nanoseconds::zero()) return true;
+    std::mutex mutex;
+    std::condition_variable wake;
+    bool stopped = false;
+    // Runs at once (in this thread) if the stop was requested in between.
+    std::stop_callback on_stop(stop, [&] {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        stopped = true;
+      }
+      wake.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(mutex);
+    // wait_for measures against steady_clock and re-waits on spurious wake-ups.
+    wake.wait_for(lock, d, [&] { return stopped; });
+    return !stopped;
+  }
+};
+
+class virtual_time;
+
+/// A clock_source reading a virtual_time. A small handle: copy it freely.
+class virtual_clock {
+ public:
+  explicit virtual_clock(const virtual_time& time) noexcept : time_(&time) {}
+  time_point now() const noexcept;
+
+ private:
+  const virtual_time* time_;
+};
+
+/// A sleeper that advances a virtual_time by the requested delay instead of waiting.
+class virtual_sleeper {
+ public:
+  explicit virtual_sleeper(virtual_time& time) noexcept : time_(&time) {}
+  bool sleep_for(nanoseconds d, const std::stop_token& stop) const noexcept;
+
+ private:
+  virtual_time* time_;
+};
+
+/// Virtual time for tests: a thread-safe nanosecond counter that only moves when told to (or
+/// when its sleeper "sleeps"). Saturates instead of overflowing. Not copyable: hand out
+/// clock() and sleeper() handles.
+class virtual_time {
+ public:
+  explicit virtual_time(time_point start = time_point{}) noexcept
+      : start_(start), ticks_(start.time_since_epoch().count()) {}
+  virtual_time(const virtual_time&) = delete;
+  virtual_time& operator=(const virtual_time&) = delete;
+
+  time_point now() const noexcept {
+    return time_point{nanoseconds{ticks_.load(std::memory_order_acquire)}};
+  }
+  /// Moves time forward by `d` (negative `d` moves it back: for clock-fault tests).
+  void advance(nanoseconds d) noexcept {
+    auto current = ticks_.load(std::memory_order_relaxed);
+    while (!ticks_.compare_exchange_weak(current, saturating_add(current, d.count()),
+                                         std::memory_order_acq_rel)) {
+    }
+  }
+  /// Jumps to `t` (forwards or backwards).
+  void set(time_point t) noexcept {
+    ticks_.store(t.time_since_epoch().count(), std::memory_order_release);
+  }
+  /// now() - the start time given to the constructor.
+  nanoseconds elapsed() const noexcept { return now() - start_; }
+  /// Number of sleeps made through sleeper() handles, and their total length.
+  std::uint64_t sleeps() const noexcept { return sleeps_.load(std::memory_order_relaxed); }
+  nanoseconds slept() const noexcept {
+    return nanoseconds{slept_.load(std::memory_order_relaxed)};
+  }
+
+  virtual_clock clock() const noexcept { return virtual_clock{*this}; }
+  virtual_sleeper sleeper() noexcept { return virtual_sleeper{*this}; }
+
+ private:
+  friend class virtual_sleeper;
+
+  static constexpr std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
+    constexpr auto hi = std::numeric_limits<std::int64_t>::max();
+    constexpr auto lo = std::numeric_limits<std::int64_t>::min();
+    if (b > 0 && a > hi - b) return hi;
+    if (b < 0 && a < lo - b) return lo;
+    return a + b;
+  }
+  void record_sleep(nanoseconds d) noexcept {
+    sleeps_.fetch_add(1, std::memory_order_relaxed);
+    slept_.fetch_add(d.count(), std::memory_order_relaxed);
+    advance(d);
+  }
+
+  time_point start_;
+  std::atomic<std::int64_t> ticks_;
+  std::atomic<std::uint64_t> sleeps_{0};
+  std::atomic<std::int64_t> slept_{0};
+};
+
+inline time_point virtual_clock::now() const noexcept { return time_->now(); }
+
+inline bool virtual_sleeper::sleep_for(nanoseconds d, const std::stop_token& stop) const noexcept {
+  if (stop.stop_requested()) return false;
+  time_->record_sleep(d > nanoseconds::zero() ? d : nanoseconds::zero());
+  return !stop.stop_requested();
+}
+
+static_assert(clock_source<steady_clock_source> && clock_source<virtual_clock>);
+static_assert(sleeper<real_sleeper> && sleeper<virtual_sleeper>);
+
+}  // namespace ipsec_retry

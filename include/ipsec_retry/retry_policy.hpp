@@ -1,0 +1,126 @@
+// ipsec_retry: one call site's retry policy, and its policy-string form.
+//
+// A retry_policy is a validated, copyable value: how many calls (attempts), how long in total
+// (timeout), how long between calls (backoff), what to do at the deadline, and which codes
+// this site retries. Build it in code or parse it from the compact string a host keeps in its
+// config file, environment or registry (grammar: docs/policies.md, DESIGN section 3):
+//
+//   auto p = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms, jitter=none");
+//   if (!p) std::cerr << p.error().message << '\n';   // names the token and its column
+//
+//   auto q = ipsec_retry::retry_policy::make({.attempts = 5,
+//                                             .timeout = std::chrono::seconds{2},
+//                                             .delays = {.initial = std::chrono::milliseconds{50}}});
+#pragma once
+
+#include <ipsec_retry/backoff.hpp>
+#include <ipsec_retry/classify.hpp>
+#include <ipsec_retry/win32_error.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace ipsec_retry {
+
+/// What the loop does when the next delay would carry past the deadline (DESIGN section 2).
+enum class at_deadline : std::uint8_t {
+  final_call,  ///< sleep only until the deadline and make one last call there
+  give_up,     ///< stop at once with deadline_exceeded
+};
+
+/// Everything a call site can set. Aggregate: use designated initializers. Defaults are the
+/// policy string's defaults.
+struct retry_settings {
+  std::optional<std::uint32_t> attempts;  ///< calls in total, the first included; unset = unlimited
+  std::optional<std::chrono::nanoseconds> timeout = std::chrono::seconds{30};  ///< unset = none
+  backoff delays;                          ///< strategy, initial, multiplier, step, cap, jitter
+  classifier classify;                     ///< retry_on / never_retry / map_to_success, idempotency
+  at_deadline on_deadline = at_deadline::final_call;
+  std::optional<std::uint64_t> seed;       ///< fixes the jitter; unset = fresh_seed() per call
+
+  friend bool operator==(const retry_settings&, const retry_settings&) = default;
+};
+
+/// Why a policy is invalid.
+enum class policy_errc : int {
+  syntax = 1,      ///< not `key=value` items separated by ',' or ';'
+  unknown_key,     ///< a key the grammar does not have
+  duplicate_key,   ///< the same key twice
+  bad_value,       ///< a value of the wrong form (e.g. a bare number for a duration)
+  out_of_range,    ///< a value outside its allowed range (attempts=0, multiplier<1, ...)
+  unbounded,       ///< attempts=unlimited together with timeout=none
+  inconsistent,    ///< values that contradict each other (initial > max_delay, ...)
+};
+const std::error_category& policy_category() noexcept;
+inline std::error_code make_error_code(policy_errc e) noexcept {
+  return {static_cast<int>(e), policy_category()};
+}
+
+/// A policy error with its location. `message` is complete and human-readable, e.g.
+///   "column 1: unknown key 'atempts' (did you mean 'attempts'?)"
+struct policy_error {
+  policy_errc code;
+  std::size_t column = 0;  ///< 1-based column of `token` in the policy string; 0 for make()
+  std::string token;       ///< the offending text
+  std::string message;
+};
+/// Outcome's hooks: `.value()` on a failed policy_result throws std::system_error carrying
+/// the message; `.error()` gives the whole policy_error.
+inline std::error_code make_error_code(const policy_error& e) noexcept {
+  return make_error_code(e.code);
+}
+[[noreturn]] void outcome_throw_as_system_error_with_payload(const policy_error& e);
+
+template <class T>
+using policy_result = outcome::std_result<T, policy_error>;
+
+class retry_policy {
+ public:
+  /// The defaults (attempts=unlimited, timeout=30s, exponential from 20ms x2 up to 2s, 20%
+  /// jitter, final_call at the deadline).
+  retry_policy() noexcept = default;
+
+  /// Validates `s`: attempts >= 1; timeout >= 0; not both unlimited; initial, step, max_delay
+  /// >= 0; initial <= max_delay; multiplier finite and >= 1; 0 < jitter_percent <= 100; no code
+  /// both in retry_on and never_retry.
+  static policy_result<retry_policy> make(const retry_settings& s);
+
+  /// Parses a policy string (DESIGN section 3). "" (or only blanks) gives the defaults.
+  /// Errors name the token and its column; an unknown key suggests the nearest valid one.
+  static policy_result<retry_policy> parse(std::string_view text);
+
+  /// The normalized policy string: every key in a fixed order with its canonical value
+  /// (durations in the largest exact unit, codes by name). parse(format()) == *this, except
+  /// for what strings cannot say (map_to_success codes and idempotency, set in code).
+  std::string format() const;
+
+  const retry_settings& settings() const noexcept { return settings_; }
+  const classifier& classify() const noexcept { return settings_.classify; }
+  const backoff& delays() const noexcept { return settings_.delays; }
+
+  friend bool operator==(const retry_policy&, const retry_policy&) = default;
+
+ private:
+  explicit retry_policy(const retry_settings& s) noexcept : settings_(s) {}
+  retry_settings settings_;
+};
+
+/// A duration as the policy string spells it: the largest unit from h, min, s, ms, us, ns in
+/// which it is a whole number ("1500ms", "2s", "1min").
+std::string format_duration(std::chrono::nanoseconds d);
+
+/// Parses "1.5s", "250ms", "10us", "1min", "2h", "100ns": a decimal number and a unit. The
+/// result must be a whole number of nanoseconds and fit in int64 nanoseconds.
+result<std::chrono::nanoseconds> parse_duration(std::string_view text) noexcept;
+
+}  // namespace ipsec_retry
+
+namespace std {
+template <>
+struct is_error_code_enum<ipsec_retry::policy_errc> : true_type {};
+}  // namespace std

@@ -1,0 +1,65 @@
+#include <ipsec_retry/retry.hpp>
+
+#include <limits>
+
+namespace ipsec_retry {
+
+retry_state::retry_state(const retry_policy& policy, time_point start,
+                         std::optional<time_point> absolute_deadline) noexcept
+    : retry_state(policy, start, absolute_deadline,
+                  policy.settings().seed ? *policy.settings().seed : fresh_seed()) {}
+
+retry_state::retry_state(const retry_policy& policy, time_point start,
+                         std::optional<time_point> absolute_deadline, std::uint64_t seed) noexcept
+    : schedule_(policy.delays(), seed),
+      start_(start),
+      deadline_(absolute_deadline),
+      attempts_(policy.settings().attempts),
+      on_deadline_(policy.settings().on_deadline) {
+  if (const auto timeout = policy.settings().timeout) {
+    // start + timeout, saturating at the largest time_point.
+    const time_point relative = *timeout > time_point::max() - start ? time_point::max()
+                                                                      : start + *timeout;
+    if (!deadline_ || relative < *deadline_) deadline_ = relative;
+  }
+}
+
+next_step retry_state::on_call_end(verdict v, time_point now) noexcept {
+  if (calls_ != std::numeric_limits<std::uint32_t>::max()) ++calls_;
+  if (v == verdict::success) return {next_step::action::succeed, {}, {}};
+  const auto stop = [](stop_reason reason) {
+    return next_step{next_step::action::stop, {}, reason};
+  };
+  if (v == verdict::permanent) return stop(stop_reason::permanent_error);
+  if (attempts_ && calls_ >= *attempts_) return stop(stop_reason::attempts_exhausted);
+  if (deadline_ && now >= *deadline_) return stop(stop_reason::deadline_exceeded);
+  std::chrono::nanoseconds delay = schedule_.next();
+  if (deadline_ && delay > *deadline_ - now) {
+    if (on_deadline_ == at_deadline::give_up) return stop(stop_reason::deadline_exceeded);
+    delay = *deadline_ - now;  // sleep only until the deadline; the final call is there
+  }
+  return {next_step::action::call_again, delay, {}};
+}
+
+std::string retry_error::message() const {
+  std::string text;
+  if (const auto value = windows_code(code)) {
+    if (const auto info = find_code(*value)) {
+      text += std::string(info->name) + " (" +
+              ((*value >> 31) != 0 ? std::to_string(*value) : std::to_string(*value)) + "): ";
+    }
+  }
+  text += code.message();
+  text += " [";
+  text += to_string(reason);
+  text += " after " + std::to_string(calls) + (calls == 1 ? " call in " : " calls in ");
+  text += format_duration(elapsed);
+  text += ']';
+  return text;
+}
+
+void outcome_throw_as_system_error_with_payload(const retry_error& e) {
+  throw std::system_error(e.code, e.message());
+}
+
+}  // namespace ipsec_retry
