@@ -109,3 +109,87 @@ TEST(Cli, HelpAndVersionExitZero) {
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_NE(version.out.find("ipsec-retry 0."), std::string::npos) << version.out;
 }
+
+TEST(CliCheck, PrintsTheNormalizedPolicy) {
+  const auto r = run_cli({"check", "timeout=5000ms; jitter=none ,initial=10ms"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "attempts=unlimited, timeout=5s, backoff=exponential, initial=10ms, multiplier=2, "
+            "max_delay=2s, jitter=none, at_deadline=final_call\n");
+  const auto j = run_cli({"check", "--json", ""});
+  EXPECT_EQ(j.exit_code, 0);
+  EXPECT_EQ(j.out.rfind("{\"valid\":true,\"policy\":\"attempts=unlimited, timeout=30s", 0), 0u)
+      << j.out;
+}
+
+TEST(CliCheck, BadPoliciesExitTwoNamingTheProblem) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"atempts=3", "column 1: unknown key 'atempts' (did you mean 'attempts'?)"},
+      {"timeout=5", "column 9: bad value '5' for 'timeout'"},
+      {"timeout=none", "unbounded policy"},
+      {"initial=5s, max_delay=1s", "initial (5s) exceeds max_delay (1s)"},
+      {"jitter=150%", "N% with 0 < N <= 100"},
+      {"retry_on=ERROR_NOPE", "bad code 'ERROR_NOPE'"},
+      {"timeout=1s,,", "empty item"},
+  };
+  for (const auto& [policy, says] : cases) {
+    const auto r = run_cli({"check", policy});
+    EXPECT_EQ(r.exit_code, 2) << policy;
+    EXPECT_TRUE(r.out.empty()) << policy;
+    EXPECT_NE(r.err.find(says), std::string::npos) << policy << " -> " << r.err;
+    EXPECT_NE(r.err.find(std::string("bad policy '") + policy + "'"), std::string::npos) << r.err;
+  }
+}
+
+TEST(CliSchedule, DesignScheduleTwelveCallsLastAtFiveSeconds) {
+  const auto r = run_cli({"schedule", "--json", "--policy",
+                          "timeout=5s, initial=10ms, max_delay=1s, jitter=none"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"calls\":12,\"stop\":\"deadline_exceeded\",\"truncated\":false,"
+                       "\"elapsed_ns\":5000000000,"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"delays_ns\":[10000000,20000000,40000000,80000000,160000000,320000000,"
+                       "640000000,1000000000,1000000000,1000000000,730000000]"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("\"random\":false"), std::string::npos);
+}
+
+TEST(CliSchedule, HumanTable) {
+  const auto r =
+      run_cli({"schedule", "--policy", "attempts=3, initial=10ms, jitter=none, backoff=linear"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("    1  0ms          10ms\n    2  10ms         20ms\n    3  30ms         -\n"
+                       "stop: attempts_exhausted after 3 calls in 30ms\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(CliSchedule, SeedMakesJitterReproducibleAndIsReported) {
+  const auto a = run_cli({"schedule", "--json", "--seed", "9", "--policy", "attempts=5"});
+  const auto b = run_cli({"schedule", "--json", "--seed", "9", "--policy", "attempts=5"});
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out.find("seed=9"), std::string::npos);
+  const auto random = run_cli({"schedule", "--policy", "attempts=5"});
+  EXPECT_NE(random.out.find("random on each run"), std::string::npos) << random.out;
+}
+
+TEST(CliSchedule, ZeroDelaysAreTruncatedNotEndless) {
+  const auto r = run_cli({"schedule", "--json", "--max-calls", "50", "--policy",
+                          "initial=0ms, timeout=1s, jitter=none"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("\"calls\":50,\"stop\":null,\"truncated\":true"), std::string::npos)
+      << r.out;
+}
+
+TEST(CliSchedule, BadInputExitsTwo) {
+  EXPECT_EQ(run_cli({"schedule", "--policy", "backoff=fast"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"schedule"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"schedule", "--policy", "", "--max-calls", "0"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"schedule", "--policy", "", "--seed", "-3"}).exit_code, 2);
+  const auto huge = run_cli({"schedule", "--policy", "", "--seed", "99999999999999999999999"});
+  EXPECT_EQ(huge.exit_code, 2) << "an out-of-range seed must not saturate silently";
+  EXPECT_NE(huge.err.find("'99999999999999999999999' is not a whole number"), std::string::npos)
+      << huge.err;
+}

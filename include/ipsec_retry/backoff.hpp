@@ -48,7 +48,7 @@ struct backoff {
   backoff_strategy strategy = backoff_strategy::exponential;
   std::chrono::nanoseconds initial = std::chrono::milliseconds{20};   ///< d_1
   double multiplier = 2.0;                   ///< exponential growth factor
-  std::optional<std::chrono::nanoseconds> step;  ///< linear increment; unset = initial
+  std::optional<std::chrono::nanoseconds> step{};  ///< linear increment; unset = initial
   std::chrono::nanoseconds max_delay = std::chrono::seconds{2};   ///< no delay exceeds it
   jitter_mode jitter = jitter_mode::proportional;
   double jitter_percent = 20.0;              ///< N for jitter_mode::proportional

@@ -36,12 +36,12 @@ enum class at_deadline : std::uint8_t {
 /// Everything a call site can set. Aggregate: use designated initializers. Defaults are the
 /// policy string's defaults.
 struct retry_settings {
-  std::optional<std::uint32_t> attempts;  ///< calls in total, the first included; unset = unlimited
+  std::optional<std::uint32_t> attempts{};  ///< calls in total, the first included; unset = unlimited
   std::optional<std::chrono::nanoseconds> timeout = std::chrono::seconds{30};  ///< unset = none
-  backoff delays;                          ///< strategy, initial, multiplier, step, cap, jitter
-  classifier classify;                     ///< retry_on / never_retry / map_to_success, idempotency
+  backoff delays{};                        ///< strategy, initial, multiplier, step, cap, jitter
+  classifier classify{};                   ///< retry_on / never_retry / map_to_success, idempotency
   at_deadline on_deadline = at_deadline::final_call;
-  std::optional<std::uint64_t> seed;       ///< fixes the jitter; unset = fresh_seed() per call
+  std::optional<std::uint64_t> seed{};     ///< fixes the jitter; unset = fresh_seed() per call
 
   friend bool operator==(const retry_settings&, const retry_settings&) = default;
 };

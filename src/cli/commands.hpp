@@ -1,7 +1,12 @@
 // The ipsec-retry subcommands, callable in-process so tests can drive them with string streams.
 #pragma once
 
+#include <ipsec_retry/retry_policy.hpp>
+
+#include <cstdint>
 #include <iosfwd>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -17,6 +22,24 @@ struct explain_args {
   bool json = false;
 };
 int run_explain(const explain_args& args, std::ostream& out, std::ostream& err);
+
+struct check_args {
+  std::string policy;
+  bool json = false;
+};
+int run_check(const check_args& args, std::ostream& out, std::ostream& err);
+
+struct schedule_args {
+  std::string policy;
+  std::optional<std::uint64_t> seed;  ///< overrides the policy's seed
+  std::uint32_t max_calls = 1000;     ///< stop listing after this many calls
+  bool json = false;
+};
+int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err);
+
+/// Parses a policy argument; on error writes "ipsec-retry COMMAND: bad policy ..." to `err`.
+std::optional<retry_policy> parse_policy_arg(const std::string& text, std::string_view command,
+                                             std::ostream& err);
 
 /// Runs the whole tool: argv parsing (CLI11) and dispatch. Used by main() and by tests.
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err);

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "commands.hpp"
-#include "json.hpp"
+#include "output.hpp"
 
 namespace ipsec_retry::cli {
 namespace {

@@ -1,7 +1,11 @@
 // Argument parsing (CLI11) and dispatch for ipsec-retry.
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cstdint>
+#include <limits>
 #include <ostream>
+#include <string>
 
 #include "commands.hpp"
 
@@ -10,6 +14,27 @@
 #endif
 
 namespace ipsec_retry::cli {
+namespace {
+
+// A validator for whole numbers in [min, max] of T with a message that names the value, e.g.
+// "--seed: '-3' is not a whole number from 0 to 18446744073709551615".
+template <class T>
+CLI::Validator whole_number(T min, T max) {
+  return CLI::Validator(
+      [min, max](const std::string& text) -> std::string {
+        T value{};
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec == std::errc{} && end == text.data() + text.size() && value >= min &&
+            value <= max) {
+          return {};
+        }
+        return "'" + text + "' is not a whole number from " + std::to_string(min) + " to " +
+               std::to_string(max);
+      },
+      "UINT");
+}
+
+}  // namespace
 
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   CLI::App app{
@@ -29,6 +54,24 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   explain_cmd->add_option("CODE", explain.codes, "Codes to explain")->required();
   explain_cmd->add_flag("--json", explain.json, "Print one JSON object");
 
+  check_args check;
+  auto* check_cmd = app.add_subcommand(
+      "check", "Validate a policy string and print it normalized (every key, canonical values).");
+  check_cmd->add_option("POLICY", check.policy, "e.g. \"timeout=5s, initial=10ms\"")->required();
+  check_cmd->add_flag("--json", check.json, "Print one JSON object");
+
+  schedule_args schedule;
+  auto* schedule_cmd = app.add_subcommand(
+      "schedule",
+      "Print the calls a policy makes when every call fails transiently and takes no time "
+      "(the real retry loop, run in virtual time).");
+  schedule_cmd->add_option("--policy", schedule.policy, "The policy string")->required();
+  schedule_cmd->add_option("--seed", schedule.seed, "Jitter seed (overrides the policy's)")
+      ->check(whole_number<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max()));
+  schedule_cmd->add_option("--max-calls", schedule.max_calls, "Stop listing after N calls")
+      ->check(whole_number<std::uint32_t>(1, std::numeric_limits<std::uint32_t>::max()));
+  schedule_cmd->add_flag("--json", schedule.json, "Print one JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
@@ -39,6 +82,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   }
 
   if (explain_cmd->parsed()) return run_explain(explain, out, err);
+  if (check_cmd->parsed()) return run_check(check, out, err);
+  if (schedule_cmd->parsed()) return run_schedule(schedule, out, err);
   return exit_bad_input;
 }
 

@@ -1,0 +1,141 @@
+// No path of the retry loop allocates: global operator new is replaced with a counting one.
+#include <ipsec_retry/retry.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+std::atomic<std::size_t> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return ::operator new(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace ir = ipsec_retry;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Allocations made while `f` runs.
+template <class F>
+std::size_t allocations_during(F&& f) {
+  const std::size_t before = allocations.load();
+  f();
+  return allocations.load() - before;
+}
+
+const ir::retry_policy& policy() {
+  static const auto p = ir::retry_policy::parse("attempts=5, initial=1ms, timeout=1s").value();
+  return p;
+}
+
+}  // namespace
+
+TEST(Allocations, CountingWorks) {
+  EXPECT_GE(allocations_during([] {
+              int* volatile p = new int(1);  // volatile: the pair cannot be elided
+              delete p;
+            }),
+            1u)
+      << "the counter must see a plain new, or the zeros below prove nothing";
+}
+
+TEST(Allocations, NoneOnAnyPathInVirtualTime) {
+  struct path {
+    const char* name;
+    std::uint32_t codes[5];
+    bool succeeds;
+    ir::stop_reason reason;
+  };
+  const path paths[] = {
+      {"success", {0, 0, 0, 0, 0}, true, {}},
+      {"retry then success", {13023, 1722, 170, 0, 0}, true, {}},
+      {"attempts exhausted", {13023, 13023, 13023, 13023, 13023}, false,
+       ir::stop_reason::attempts_exhausted},
+      {"permanent", {13023, 5, 0, 0, 0}, false, ir::stop_reason::permanent_error},
+  };
+  for (const auto& p : paths) {
+    ir::virtual_time vt;
+    int i = 0;
+    bool ok = false;
+    ir::stop_reason reason{};
+    const std::size_t n = allocations_during([&] {
+      const auto r = ir::retry(policy(), [&] { return p.codes[i++]; },
+                               ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
+      ok = static_cast<bool>(r);
+      if (!r) reason = r.error().reason;
+    });
+    EXPECT_EQ(n, 0u) << p.name;
+    EXPECT_EQ(ok, p.succeeds) << p.name;
+    if (!p.succeeds) {
+      EXPECT_EQ(reason, p.reason) << p.name;
+    }
+  }
+}
+
+TEST(Allocations, NoneOnDeadlineAndCancelPaths) {
+  ir::virtual_time vt;
+  std::stop_source source;
+  const auto deadline_policy = ir::retry_policy::parse("timeout=50ms, initial=10ms").value();
+  EXPECT_EQ(allocations_during([&] {
+              const auto r = ir::retry(deadline_policy, [] { return 13023u; },
+                                       ir::retry_options{.clock = vt.clock(),
+                                                         .sleeper = vt.sleeper()});
+              EXPECT_EQ(r.error().reason, ir::stop_reason::deadline_exceeded);
+            }),
+            0u);
+  EXPECT_EQ(allocations_during([&] {
+              const auto r = ir::retry(
+                  deadline_policy, [] { return 13023u; },
+                  ir::retry_options{.clock = vt.clock(),
+                                    .sleeper = vt.sleeper(),
+                                    .on_retry = [&](std::uint32_t call, const std::error_code&,
+                                                    std::chrono::nanoseconds) {
+                                      if (call == 2) source.request_stop();
+                                    },
+                                    .stop = source.get_token()});
+              EXPECT_EQ(r.error().reason, ir::stop_reason::cancelled);
+            }),
+            0u);
+}
+
+TEST(Allocations, NoneWithTheRealClockAndSleeper) {
+  // The condition-variable sleep (with a stop_callback) allocates nothing either.
+  std::stop_source source;
+  const auto real = ir::retry_policy::parse("attempts=3, initial=1ms, jitter=none").value();
+  EXPECT_EQ(allocations_during([&] {
+              const auto r = ir::retry(real, [] { return 13023u; },
+                                       ir::retry_options{.stop = source.get_token()});
+              EXPECT_EQ(r.error().reason, ir::stop_reason::attempts_exhausted);
+            }),
+            0u);
+  EXPECT_EQ(allocations_during([&] {
+              const auto r = ir::retry(real, [] { return 0u; });
+              EXPECT_TRUE(r);
+            }),
+            0u);
+}
+
+TEST(Allocations, NoneInTheStepApi) {
+  EXPECT_EQ(allocations_during([&] {
+              ir::retry_state state(policy(), ir::time_point{});
+              ir::time_point now{};
+              for (int i = 0; i < 5; ++i) {
+                const auto step = state.on_call_end(ir::verdict::transient, now);
+                if (step.what != ir::next_step::action::call_again) break;
+                now += step.delay;
+              }
+            }),
+            0u);
+}

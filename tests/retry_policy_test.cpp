@@ -1,0 +1,249 @@
+#include <ipsec_retry/retry_policy.hpp>
+
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <string>
+
+namespace ir = ipsec_retry;
+using namespace std::chrono_literals;
+
+TEST(PolicyParse, EmptyGivesTheDefaults) {
+  for (const char* text : {"", "   ", "\t"}) {
+    const auto p = ir::retry_policy::parse(text);
+    ASSERT_TRUE(p) << p.error().message;
+    EXPECT_EQ(p.value(), ir::retry_policy{});
+  }
+  const ir::retry_policy defaults;
+  const ir::retry_settings& d = defaults.settings();
+  EXPECT_FALSE(d.attempts);
+  EXPECT_EQ(d.timeout, 30s);
+  EXPECT_EQ(d.delays.strategy, ir::backoff_strategy::exponential);
+  EXPECT_EQ(d.delays.initial, 20ms);
+  EXPECT_EQ(d.delays.multiplier, 2.0);
+  EXPECT_FALSE(d.delays.step);
+  EXPECT_EQ(d.delays.max_delay, 2s);
+  EXPECT_EQ(d.delays.jitter, ir::jitter_mode::proportional);
+  EXPECT_EQ(d.delays.jitter_percent, 20.0);
+  EXPECT_EQ(d.on_deadline, ir::at_deadline::final_call);
+  EXPECT_FALSE(d.seed);
+}
+
+TEST(PolicyParse, EveryKey) {
+  const auto p = ir::retry_policy::parse(
+      " attempts = 7 ; timeout=1.5s, backoff=linear, initial=10ms, multiplier=1.5, step=250us, "
+      "max_delay=1min, jitter=12.5%, retry_on=5|0x800706BE, never_retry=ERROR_BUSY, "
+      "at_deadline=give_up, seed=18446744073709551615 ");
+  ASSERT_TRUE(p) << p.error().message;
+  const auto& s = p.value().settings();
+  EXPECT_EQ(s.attempts, 7u);
+  EXPECT_EQ(s.timeout, 1500ms);
+  EXPECT_EQ(s.delays.strategy, ir::backoff_strategy::linear);
+  EXPECT_EQ(s.delays.initial, 10ms);
+  EXPECT_EQ(s.delays.multiplier, 1.5);
+  EXPECT_EQ(s.delays.step, 250us);
+  EXPECT_EQ(s.delays.max_delay, 60s);
+  EXPECT_EQ(s.delays.jitter, ir::jitter_mode::proportional);
+  EXPECT_EQ(s.delays.jitter_percent, 12.5);
+  EXPECT_TRUE(s.classify.retry_on_codes().contains(5));
+  EXPECT_TRUE(s.classify.retry_on_codes().contains(1726));  // HRESULT normalized
+  EXPECT_TRUE(s.classify.never_retry_codes().contains(170));
+  EXPECT_EQ(s.on_deadline, ir::at_deadline::give_up);
+  EXPECT_EQ(s.seed, 18446744073709551615ull);
+  // The classification tweaks take effect.
+  EXPECT_EQ(p.value().classify()(5u), ir::verdict::transient);
+  EXPECT_EQ(p.value().classify()(170u), ir::verdict::permanent);
+}
+
+TEST(PolicyParse, UnboundedTimeoutNeedsAttempts) {
+  EXPECT_TRUE(ir::retry_policy::parse("timeout=none, attempts=3"));
+  EXPECT_TRUE(ir::retry_policy::parse("timeout=0s"));
+  EXPECT_EQ(ir::retry_policy::parse("timeout=0s").value().settings().timeout, 0ns);
+}
+
+TEST(PolicyParse, Durations) {
+  const std::pair<const char*, std::chrono::nanoseconds> cases[] = {
+      {"100ns", 100ns}, {"10us", 10us},   {"250ms", 250ms},   {"1.5s", 1500ms},
+      {"2min", 120s},   {"1h", 3600s},    {"0.25ms", 250us},  {".5s", 500ms},
+      {"0ms", 0ns},     {"1.000000001s", 1000000001ns},       {"9223372036854775807ns",
+                                                                std::chrono::nanoseconds::max()}};
+  for (const auto& [text, expected] : cases) {
+    const auto d = ir::parse_duration(text);
+    ASSERT_TRUE(d) << text;
+    EXPECT_EQ(d.value(), expected) << text;
+  }
+}
+
+TEST(PolicyFormat, DurationsUseTheLargestExactUnit) {
+  EXPECT_EQ(ir::format_duration(1500ms), "1500ms");
+  EXPECT_EQ(ir::format_duration(2s), "2s");
+  EXPECT_EQ(ir::format_duration(60s), "1min");
+  EXPECT_EQ(ir::format_duration(7200s), "2h");
+  EXPECT_EQ(ir::format_duration(250us), "250us");
+  EXPECT_EQ(ir::format_duration(1ns), "1ns");
+  EXPECT_EQ(ir::format_duration(0ns), "0ms");
+}
+
+TEST(PolicyFormat, NormalizedString) {
+  EXPECT_EQ(ir::retry_policy{}.format(),
+            "attempts=unlimited, timeout=30s, backoff=exponential, initial=20ms, multiplier=2, "
+            "max_delay=2s, jitter=20%, at_deadline=final_call");
+  const auto p = ir::retry_policy::parse(
+      "seed=1;jitter=none;retry_on=5|0x80320012;timeout=5000ms;initial=10ms;max_delay=60s");
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p.value().format(),
+            "attempts=unlimited, timeout=5s, backoff=exponential, initial=10ms, multiplier=2, "
+            "max_delay=1min, jitter=none, retry_on=ERROR_ACCESS_DENIED|FWP_E_TIMEOUT, "
+            "at_deadline=final_call, seed=1");
+}
+
+TEST(PolicyFormat, RoundTripsToTheSamePolicy) {
+  for (const char* text :
+       {"", "attempts=1", "timeout=none, attempts=unlimited, attempts=3", "backoff=decorrelated",
+        "backoff=linear, step=7ms, initial=1ns", "multiplier=1.0000001", "jitter=full",
+        "jitter=equal", "jitter=100%", "jitter=0.001%", "retry_on=99999|0x8BADF00D",
+        "never_retry=1722|1723", "at_deadline=give_up", "seed=0", "timeout=1.000000001s",
+        "max_delay=9223372036854775807ns, initial=1h"}) {
+    const auto first = ir::retry_policy::parse(text);
+    if (!first) continue;  // the duplicate-key case: covered by the error tests
+    const std::string formatted = first.value().format();
+    const auto second = ir::retry_policy::parse(formatted);
+    ASSERT_TRUE(second) << text << " -> " << formatted << ": " << second.error().message;
+    EXPECT_EQ(second.value(), first.value()) << text << " -> " << formatted;
+    EXPECT_EQ(second.value().format(), formatted) << "format is a fixed point";
+  }
+}
+
+TEST(PolicyMake, DesignatedInitializers) {
+  const auto p = ir::retry_policy::make({.attempts = 5,
+                                         .timeout = 2s,
+                                         .delays = {.strategy = ir::backoff_strategy::constant,
+                                                    .initial = 50ms,
+                                                    .jitter = ir::jitter_mode::none}});
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p.value().format(),
+            "attempts=5, timeout=2s, backoff=constant, initial=50ms, multiplier=2, "
+            "max_delay=2s, jitter=none, at_deadline=final_call");
+}
+
+TEST(PolicyMake, RejectsWhatParseRejects) {
+  ir::retry_settings s;
+  s.attempts = 0;
+  EXPECT_EQ(ir::retry_policy::make(s).error().code, ir::policy_errc::out_of_range);
+  s = {};
+  s.timeout.reset();
+  EXPECT_EQ(ir::retry_policy::make(s).error().code, ir::policy_errc::unbounded);
+  s = {};
+  s.delays.initial = 3s;
+  EXPECT_EQ(ir::retry_policy::make(s).error().code, ir::policy_errc::inconsistent);
+  s = {};
+  s.delays.multiplier = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(ir::retry_policy::make(s).error().code, ir::policy_errc::out_of_range);
+  s = {};
+  s.delays.multiplier = 0.5;
+  EXPECT_EQ(ir::retry_policy::make(s).error().code, ir::policy_errc::out_of_range);
+  s = {};
+  s.timeout = -1s;
+  EXPECT_EQ(ir::retry_policy::make(s).error().code, ir::policy_errc::out_of_range);
+  s = {};
+  s.delays.jitter_percent = 0;
+  EXPECT_EQ(ir::retry_policy::make(s).error().code, ir::policy_errc::out_of_range);
+  s = {};
+  s.classify.retry_on(5);
+  s.classify.never_retry(5);
+  const auto both = ir::retry_policy::make(s);
+  ASSERT_FALSE(both);
+  EXPECT_EQ(both.error().code, ir::policy_errc::inconsistent);
+  EXPECT_NE(both.error().message.find("ERROR_ACCESS_DENIED"), std::string::npos);
+  EXPECT_EQ(both.error().column, 0u);
+}
+
+TEST(PolicyParse, ValueThrowsASystemErrorWithTheMessage) {
+  const auto p = ir::retry_policy::parse("atempts=3");
+  try {
+    (void)p.value();
+    FAIL() << "value() of an error must throw";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), ir::policy_errc::unknown_key);
+    EXPECT_NE(std::string(e.what()).find("did you mean 'attempts'"), std::string::npos) << e.what();
+  }
+}
+
+struct bad_policy {
+  const char* text;
+  ir::policy_errc code;
+  std::size_t column;
+  const char* token;
+  const char* says;  // a fragment the message must contain
+  friend std::ostream& operator<<(std::ostream& os, const bad_policy& b) {
+    return os << '"' << b.text << '"';
+  }
+};
+
+class PolicyParseRejects : public testing::TestWithParam<bad_policy> {};
+
+TEST_P(PolicyParseRejects, NamingTheTokenAndItsColumn) {
+  const bad_policy& b = GetParam();
+  const auto p = ir::retry_policy::parse(b.text);
+  ASSERT_FALSE(p) << b.text;
+  const ir::policy_error& e = p.error();
+  EXPECT_EQ(e.code, b.code) << e.message;
+  EXPECT_EQ(e.column, b.column) << e.message;
+  EXPECT_EQ(e.token, b.token) << e.message;
+  EXPECT_NE(e.message.find(b.says), std::string::npos) << e.message;
+  EXPECT_EQ(e.message.rfind("column " + std::to_string(b.column) + ": ", 0), 0u) << e.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BadStrings, PolicyParseRejects,
+    testing::Values(
+        bad_policy{"atempts=3", ir::policy_errc::unknown_key, 1, "atempts",
+                   "did you mean 'attempts'?"},
+        bad_policy{"timeout=5s, max-delay=1s", ir::policy_errc::unknown_key, 13, "max-delay",
+                   "did you mean 'max_delay'?"},
+        bad_policy{"timeout=5s, timeout=6s", ir::policy_errc::duplicate_key, 13, "timeout",
+                   "first at column 1"},
+        bad_policy{"timeout=5", ir::policy_errc::bad_value, 9, "5", "a number and a unit"},
+        bad_policy{"timeout=-5s", ir::policy_errc::bad_value, 9, "-5s", "duration"},
+        bad_policy{"timeout=5 s", ir::policy_errc::bad_value, 9, "5 s", "duration"},
+        bad_policy{"timeout=1.s", ir::policy_errc::bad_value, 9, "1.s", "duration"},
+        bad_policy{"timeout=0.5ns", ir::policy_errc::bad_value, 9, "0.5ns", "duration"},
+        bad_policy{"timeout=99999999999h", ir::policy_errc::out_of_range, 9, "99999999999h",
+                   "292 years"},
+        bad_policy{"attempts=0", ir::policy_errc::out_of_range, 10, "0", ">= 1"},
+        bad_policy{"attempts=-1", ir::policy_errc::bad_value, 10, "-1", "'unlimited'"},
+        bad_policy{"attempts=4294967296", ir::policy_errc::out_of_range, 10, "4294967296",
+                   "4294967295"},
+        bad_policy{"attempts=3x", ir::policy_errc::bad_value, 10, "3x", "integer"},
+        bad_policy{"backoff=fibonacci", ir::policy_errc::bad_value, 9, "fibonacci",
+                   "constant, linear, exponential or decorrelated"},
+        bad_policy{"multiplier=0.5", ir::policy_errc::out_of_range, 12, "0.5", ">= 1"},
+        bad_policy{"multiplier=nan", ir::policy_errc::bad_value, 12, "nan", "finite"},
+        bad_policy{"multiplier=inf", ir::policy_errc::bad_value, 12, "inf", "finite"},
+        bad_policy{"multiplier=1e999", ir::policy_errc::bad_value, 12, "1e999", "finite"},
+        bad_policy{"jitter=0%", ir::policy_errc::out_of_range, 8, "0%", "0 < N <= 100"},
+        bad_policy{"jitter=101%", ir::policy_errc::out_of_range, 8, "101%", "0 < N <= 100"},
+        bad_policy{"jitter=lots", ir::policy_errc::bad_value, 8, "lots", "none, full, equal"},
+        bad_policy{"jitter=x%", ir::policy_errc::bad_value, 8, "x%", "N%"},
+        bad_policy{"retry_on=5|NOPE", ir::policy_errc::bad_value, 12, "NOPE", "unknown code name"},
+        bad_policy{"retry_on=5||6", ir::policy_errc::bad_value, 12, "5||6", "empty code"},
+        bad_policy{"at_deadline=later", ir::policy_errc::bad_value, 13, "later",
+                   "final_call or give_up"},
+        bad_policy{"seed=-1", ir::policy_errc::bad_value, 6, "-1", "unsigned integer"},
+        bad_policy{"seed=18446744073709551616", ir::policy_errc::out_of_range, 6,
+                   "18446744073709551616", "at most"},
+        bad_policy{"timeout", ir::policy_errc::syntax, 1, "timeout", "expected key=value"},
+        bad_policy{"=5s", ir::policy_errc::syntax, 1, "=5s", "missing key"},
+        bad_policy{"timeout=", ir::policy_errc::bad_value, 9, "timeout=", "missing value"},
+        bad_policy{"timeout=5s,", ir::policy_errc::syntax, 12, ",", "after the last separator"},
+        bad_policy{"timeout=5s,,attempts=2", ir::policy_errc::syntax, 12, ",", "empty item"},
+        bad_policy{",timeout=5s", ir::policy_errc::syntax, 1, ",", "empty item"},
+        bad_policy{"timeout=none, attempts=unlimited", ir::policy_errc::unbounded, 15,
+                   "", "retry forever"},
+        bad_policy{"timeout=none", ir::policy_errc::unbounded, 1, "", "retry forever"},
+        bad_policy{"initial=3s, max_delay=1s", ir::policy_errc::inconsistent, 13, "",
+                   "exceeds max_delay"},
+        bad_policy{"retry_on=5, never_retry=ERROR_ACCESS_DENIED", ir::policy_errc::inconsistent,
+                   13, "", "both retry_on and never_retry"},
+        bad_policy{"retry_on=1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17",
+                   ir::policy_errc::out_of_range, 49, "17", "at most 16"}));

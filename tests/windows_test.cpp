@@ -1,0 +1,132 @@
+// Windows-only paths (built only for WIN32; CI runs them under Wine): the FormatMessageW fallback
+// of the win32 category, the UTF-16 to UTF-8 conversion (src/windows_text.cpp), and
+// std::system_category() codes counting as Windows codes. Written to pass both on Windows and
+// under Wine, whose message texts differ from Windows' ("Path not found." for 3) and which has
+// no text at all for IPsec codes. No WFP or winipsec.dll call is made: Wine's fwpuclnt.dll
+// aborts the process on its unimplemented functions.
+#include <ipsec_retry/classify.hpp>
+#include <ipsec_retry/win32_error.hpp>
+
+#include "windows_text.hpp"  // src/: ipsec_retry::detail, Windows builds only
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace ir = ipsec_retry;
+using namespace std::string_literals;
+
+namespace {
+
+// Winerror.h values, spelled out so this file needs no <windows.h>.
+constexpr std::uint32_t error_path_not_found = 3;              // ERROR_PATH_NOT_FOUND
+constexpr std::uint32_t error_qm_pending_deletion = 13023;     // ERROR_IPSEC_QM_POLICY_PENDING_DELETION
+constexpr std::uint32_t hresult_qm_pending_deletion = 0x800732DF;
+// Neither in the library's table nor in Windows' (or Wine's) message tables.
+constexpr std::uint32_t unassigned_code = 0xFFFE;
+
+bool has_prefix(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool ends_in_blank(const std::string& s) {
+  return !s.empty() && (s.back() == '\r' || s.back() == '\n' || s.back() == ' ');
+}
+
+std::string message(std::uint32_t code) {
+  return ir::win32_category().message(static_cast<int>(code));
+}
+
+// --- FormatMessageW fallback -------------------------------------------------------------------
+
+TEST(windows_text, code_outside_the_table_gets_the_system_message) {
+  ASSERT_FALSE(ir::find_code(error_path_not_found)) << "pick a code the table does not hold";
+  const std::string system = ir::detail::system_message_utf8(error_path_not_found);
+  // Windows: "The system cannot find the path specified." (or its translation); Wine: "Path
+  // not found."
+  EXPECT_FALSE(system.empty());
+  EXPECT_FALSE(ends_in_blank(system)) << "trailing CR/LF/blank must be trimmed: [" << system << "]";
+  EXPECT_EQ(message(error_path_not_found), system);
+  EXPECT_FALSE(has_prefix(message(error_path_not_found), "Unknown Windows error"));
+}
+
+TEST(windows_text, code_nobody_knows_falls_back_to_the_hex_text) {
+  ASSERT_FALSE(ir::find_code(unassigned_code));
+  EXPECT_EQ(ir::detail::system_message_utf8(unassigned_code), "");
+  EXPECT_EQ(message(unassigned_code), "Unknown Windows error 0xFFFE");
+}
+
+TEST(windows_text, ipsec_codes_get_the_library_text_not_the_system_one) {
+  // Under Wine FormatMessageW has nothing for 13023; on Windows the table text wins anyway.
+  EXPECT_EQ(message(error_qm_pending_deletion), "The Quick Mode policy is pending deletion.");
+  const std::error_code from_hresult = ir::hresult{hresult_qm_pending_deletion};
+  EXPECT_EQ(from_hresult.message(), "The Quick Mode policy is pending deletion.");
+}
+
+TEST(windows_text, every_table_code_gets_its_table_text) {
+  for (const ir::code_info& info : ir::known_codes()) {
+    EXPECT_EQ(message(info.value), std::string(info.message)) << info.name;
+  }
+}
+
+// --- UTF-16 to UTF-8 ---------------------------------------------------------------------------
+
+TEST(windows_text, utf8_from_utf16_converts_non_ascii) {
+  EXPECT_EQ(ir::detail::utf8_from_utf16(L""), "");
+  EXPECT_EQ(ir::detail::utf8_from_utf16(L"IPsec"), "IPsec");
+  // U+00E9 (2 bytes), U+4E2D (3 bytes)
+  EXPECT_EQ(ir::detail::utf8_from_utf16(L"\u00e9\u4e2d"), "\xC3\xA9\xE4\xB8\xAD");
+  // U+1F600 as the surrogate pair D83D DE00 (4 bytes)
+  EXPECT_EQ(ir::detail::utf8_from_utf16(L"\U0001F600"), "\xF0\x9F\x98\x80");
+  // The view's length counts, not a terminating NUL.
+  EXPECT_EQ(ir::detail::utf8_from_utf16(std::wstring_view(L"a\0b", 3)), "a\0b"s);
+  EXPECT_EQ(ir::detail::utf8_from_utf16(std::wstring_view(L"abc", 2)), "ab");
+}
+
+TEST(windows_text, utf8_from_utf16_survives_invalid_surrogates) {
+  const std::wstring lone_high{L'a', static_cast<wchar_t>(0xD800), L'b'};
+  const std::wstring lone_low{static_cast<wchar_t>(0xDC00)};
+  const std::wstring high_at_end{L'x', static_cast<wchar_t>(0xDBFF)};
+  const std::wstring reversed{static_cast<wchar_t>(0xDE00), static_cast<wchar_t>(0xD83D)};
+  for (const std::wstring& text : {lone_high, lone_low, high_at_end, reversed}) {
+    const std::string out = ir::detail::utf8_from_utf16(text);
+    // Each invalid unit becomes U+FFFD (EF BF BD); the valid characters around it stay.
+    EXPECT_NE(out.find("\xEF\xBF\xBD"), std::string::npos) << out.size() << " bytes";
+  }
+  EXPECT_EQ(ir::detail::utf8_from_utf16(lone_high), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(ir::detail::utf8_from_utf16(high_at_end), "x\xEF\xBF\xBD");
+}
+
+TEST(windows_text, utf8_from_utf16_long_text) {
+  const std::wstring text(100000, L'\u00e9');
+  const std::string out = ir::detail::utf8_from_utf16(text);
+  ASSERT_EQ(out.size(), 200000u);
+  EXPECT_EQ(out.substr(199998), "\xC3\xA9");
+}
+
+// --- std::system_category() codes are Windows codes --------------------------------------------
+
+TEST(windows_code, system_category_values_are_win32_codes) {
+  const std::error_code ec(static_cast<int>(error_qm_pending_deletion), std::system_category());
+  EXPECT_EQ(ir::windows_code(ec), error_qm_pending_deletion);
+  // An HRESULT in the system category is normalized like any other HRESULT.
+  const std::error_code hr(static_cast<int>(hresult_qm_pending_deletion), std::system_category());
+  EXPECT_EQ(ir::windows_code(hr), error_qm_pending_deletion);
+  // generic_category values are errno values, not Windows codes.
+  EXPECT_EQ(ir::windows_code(std::make_error_code(std::errc::permission_denied)), std::nullopt);
+}
+
+TEST(windows_code, system_category_codes_are_classified_like_win32_codes) {
+  const ir::classifier site;
+  const std::error_code pending(static_cast<int>(error_qm_pending_deletion),
+                                std::system_category());
+  EXPECT_EQ(site(pending), ir::verdict::transient);
+  const std::error_code access_denied(5, std::system_category());
+  EXPECT_EQ(site(access_denied), ir::verdict::permanent);
+  EXPECT_EQ(site(std::error_code(0, std::system_category())), ir::verdict::success);
+}
+
+}  // namespace
