@@ -8,6 +8,8 @@
 #include <limits>
 #include <string>
 
+#include "nearest_word.hpp"
+
 namespace ipsec_retry {
 namespace {
 
@@ -51,36 +53,6 @@ std::string_view trim(std::string_view s, std::size_t& offset) {
   }
   while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
   return s;
-}
-
-// Levenshtein distance, for "did you mean".
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::array<std::size_t, 64> row{};
-  if (b.size() >= row.size()) return std::max(a.size(), b.size());
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0u : 1u)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string_view nearest_key(std::string_view key) {
-  std::string_view best = keys[0];
-  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-  for (std::string_view candidate : keys) {
-    const std::size_t d = edit_distance(key, candidate);
-    if (d < best_distance) {
-      best = candidate;
-      best_distance = d;
-    }
-  }
-  return best;
 }
 
 policy_error make_error(policy_errc code, std::size_t column, std::string_view token,
@@ -169,7 +141,8 @@ std::string format_double(double value) {
 // The parser proper: one instance per parse() call.
 class policy_parser {
  public:
-  explicit policy_parser(std::string_view text) : text_(text) {}
+  policy_parser(std::string_view text, const retry_settings& base)
+      : text_(text), settings_(base) {}
 
   policy_result<retry_policy> run() {
     std::size_t pos = 0;
@@ -250,7 +223,7 @@ class policy_parser {
     if (found == keys.end()) {
       return make_error(policy_errc::unknown_key, key_offset + 1, key,
                         "unknown key '" + std::string(key) + "' (did you mean '" +
-                            std::string(nearest_key(key)) + "'?)");
+                            std::string(detail::nearest_word(key, keys)) + "'?)");
     }
     const auto index = static_cast<std::size_t>(found - keys.begin());
     if (seen_column_[index] != 0) {
@@ -321,6 +294,14 @@ class policy_parser {
                               "ERROR_IPSEC_QM_POLICY_PENDING_DELETION, joined by '|')");
       }
       classifier& c = settings_.classify;
+      if (pos == 0) {
+        // A key given replaces the base's codes for that key; it does not add to them.
+        if (transient) {
+          c.clear_retry_on();
+        } else {
+          c.clear_never_retry();
+        }
+      }
       const bool added = transient ? c.retry_on(code.value()) : c.never_retry(code.value());
       if (!added) {
         return make_error(policy_errc::out_of_range, column + offset, token,
@@ -535,7 +516,11 @@ policy_result<retry_policy> retry_policy::make(const retry_settings& s) {
 }
 
 policy_result<retry_policy> retry_policy::parse(std::string_view text) {
-  return policy_parser{text}.run();
+  return policy_parser{text, retry_settings{}}.run();
+}
+
+policy_result<retry_policy> retry_policy::parse(std::string_view text, const retry_policy& base) {
+  return policy_parser{text, base.settings()}.run();
 }
 
 std::string retry_policy::format() const {

@@ -149,6 +149,16 @@ class classifier {
   /// Treat `code` as success at this site (e.g. NOT_FOUND for a delete).
   constexpr bool map_to_success(std::uint32_t code) noexcept { return note(success_.insert(code)); }
   constexpr void set_idempotency(idempotency site) noexcept { site_ = site; }
+  /// Forget this site's extra transient codes.
+  constexpr void clear_retry_on() noexcept {
+    retry_on_ = {};
+    note(true);
+  }
+  /// Forget this site's never-retried codes.
+  constexpr void clear_never_retry() noexcept {
+    never_retry_ = {};
+    note(true);
+  }
 
   constexpr idempotency site() const noexcept { return site_; }
   constexpr const code_set& retry_on_codes() const noexcept { return retry_on_; }

@@ -94,6 +94,10 @@ class retry_policy {
   /// Errors name the token and its column; an unknown key suggests the nearest valid one.
   static policy_result<retry_policy> parse(std::string_view text);
 
+  /// As parse(text), but keys the text does not give keep `base`'s values (a key given
+  /// replaces them; retry_on/never_retry replace base's codes for that key).
+  static policy_result<retry_policy> parse(std::string_view text, const retry_policy& base);
+
   /// The normalized policy string: every key in a fixed order with its canonical value
   /// (durations in the largest exact unit, codes by name). parse(format()) == *this, except
   /// for what strings cannot say (map_to_success codes and idempotency, set in code).

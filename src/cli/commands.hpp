@@ -37,6 +37,17 @@ struct schedule_args {
 };
 int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err);
 
+struct simulate_args {
+  std::string policy;
+  std::string completes_after;
+  std::string operation = "add";
+  std::string call_latency = "0ms";
+  std::vector<std::string> injections;  ///< "N:CODE"
+  std::optional<std::uint64_t> seed;
+  bool json = false;
+};
+int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err);
+
 /// Parses a policy argument; on error writes "ipsec-retry COMMAND: bad policy ..." to `err`.
 std::optional<retry_policy> parse_policy_arg(const std::string& text, std::string_view command,
                                              std::ostream& err);

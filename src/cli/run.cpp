@@ -72,6 +72,25 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
       ->check(whole_number<std::uint32_t>(1, std::numeric_limits<std::uint32_t>::max()));
   schedule_cmd->add_flag("--json", schedule.json, "Print one JSON object");
 
+  simulate_args simulate;
+  auto* simulate_cmd = app.add_subcommand(
+      "simulate",
+      "Run a policy in virtual time against the simulated Policy Agent, on a QM policy whose "
+      "deletion completes DURATION after the first call. Exit 1 if the outcome is not success.");
+  simulate_cmd->add_option("--policy", simulate.policy, "The policy string")->required();
+  simulate_cmd
+      ->add_option("--completes-after", simulate.completes_after,
+                   "When the pending deletion completes, e.g. 730ms")
+      ->required();
+  simulate_cmd->add_option("--operation", simulate.operation, "add (default), set or delete");
+  simulate_cmd->add_option("--call-latency", simulate.call_latency,
+                           "Virtual time each call takes (default 0ms)");
+  simulate_cmd->add_option("--inject", simulate.injections,
+                           "N:CODE makes call N return CODE whatever the agent's state");
+  simulate_cmd->add_option("--seed", simulate.seed, "Jitter seed (overrides the policy's)")
+      ->check(whole_number<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max()));
+  simulate_cmd->add_flag("--json", simulate.json, "Print one JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
@@ -84,6 +103,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   if (explain_cmd->parsed()) return run_explain(explain, out, err);
   if (check_cmd->parsed()) return run_check(check, out, err);
   if (schedule_cmd->parsed()) return run_schedule(schedule, out, err);
+  if (simulate_cmd->parsed()) return run_simulate(simulate, out, err);
   return exit_bad_input;
 }
 

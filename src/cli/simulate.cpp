@@ -1,0 +1,169 @@
+// `ipsec-retry simulate`: a policy against the simulated Policy Agent, in virtual time.
+#include <ipsec_retry/ipsec/operations.hpp>
+#include <ipsec_retry/ipsec/simulated_agent.hpp>
+
+#include <ostream>
+#include <vector>
+
+#include "commands.hpp"
+#include "output.hpp"
+
+namespace ipsec_retry::cli {
+namespace {
+
+using ipsec::policy_kind;
+using ipsec::policy_operation;
+
+struct call_record {
+  nanoseconds at;
+  win32_error code;
+};
+
+// Forwards to the simulated agent, recording each call's start time and code, and charging
+// the call's latency to virtual time after the agent has seen its state at the start.
+struct recording_agent {
+  ipsec::simulated_agent& agent;
+  virtual_time& time;
+  nanoseconds latency;
+  std::vector<call_record>& timeline;
+
+  template <class Call>
+  win32_error record(Call&& call) {
+    const nanoseconds at = time.elapsed();
+    const win32_error code = call();
+    time.advance(latency);
+    timeline.push_back({at, code});
+    return code;
+  }
+  win32_error add_policy(policy_kind k, std::wstring_view n, ipsec::native_policy p) {
+    return record([&] { return agent.add_policy(k, n, p); });
+  }
+  win32_error set_policy(policy_kind k, std::wstring_view n, ipsec::native_policy p) {
+    return record([&] { return agent.set_policy(k, n, p); });
+  }
+  win32_error delete_policy(policy_kind k, std::wstring_view n) {
+    return record([&] { return agent.delete_policy(k, n); });
+  }
+};
+
+std::string code_label(win32_error code) {
+  const auto info = find_code(to_underlying(code));
+  const std::uint32_t v = to_underlying(code);
+  std::string text = (v >> 31) != 0 ? hex(v, 8) : std::to_string(v);
+  if (info) text += " " + std::string(info->name);
+  return text;
+}
+
+}  // namespace
+
+int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err) {
+  auto policy = parse_policy_arg(args.policy, "simulate", err);
+  if (!policy) return exit_bad_input;
+  const auto completes_after = parse_duration(args.completes_after);
+  if (!completes_after) {
+    err << "ipsec-retry simulate: bad --completes-after '" << args.completes_after
+        << "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. 730ms\n";
+    return exit_bad_input;
+  }
+  const auto latency = parse_duration(args.call_latency);
+  if (!latency) {
+    err << "ipsec-retry simulate: bad --call-latency '" << args.call_latency
+        << "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. 5ms\n";
+    return exit_bad_input;
+  }
+  policy_operation op{};
+  if (args.operation == "add") {
+    op = policy_operation::add;
+  } else if (args.operation == "set") {
+    op = policy_operation::set;
+  } else if (args.operation == "delete") {
+    op = policy_operation::remove;
+  } else {
+    err << "ipsec-retry simulate: bad --operation '" << args.operation
+        << "': expected add, set or delete\n";
+    return exit_bad_input;
+  }
+  if (args.seed) {
+    retry_settings settings = policy->settings();
+    settings.seed = *args.seed;
+    policy = retry_policy::make(settings).value();
+  }
+
+  virtual_time time;
+  ipsec::simulated_agent agent(time.clock());
+  const std::wstring name = L"simulated-qm-policy";
+  agent.begin_deletion(policy_kind::quick_mode, name, time.now() + completes_after.value());
+  for (const std::string& spec : args.injections) {
+    const std::size_t colon = spec.find(':');
+    const auto call = colon == std::string::npos
+                          ? result<std::uint32_t>(code_parse_errc::empty)
+                          : parse_code(std::string_view(spec).substr(0, colon));
+    const auto code = colon == std::string::npos
+                          ? result<std::uint32_t>(code_parse_errc::empty)
+                          : parse_code(std::string_view(spec).substr(colon + 1));
+    const bool call_ok = call && call.value() >= 1 && (call.value() >> 31) == 0;
+    if (!call_ok || !code) {
+      err << "ipsec-retry simulate: bad --inject '" << spec
+          << "': expected N:CODE, N the call number (1, 2, ...) and CODE a code as for explain "
+             "(e.g. 3:5 or 3:ERROR_ACCESS_DENIED)";
+      if (call_ok && !code) err << "; CODE: " << code.error().message();
+      err << '\n';
+      return exit_bad_input;
+    }
+    agent.inject(call.value(), win32_error{code.value()});
+  }
+
+  std::vector<call_record> timeline;
+  recording_agent recorder{agent, time, latency.value(), timeline};
+  const auto outcome = ipsec::run_policy_operation(
+      recorder, op, policy_kind::quick_mode, name, {}, *policy,
+      retry_options{.clock = time.clock(), .sleeper = time.sleeper()});
+
+  const bool succeeded = static_cast<bool>(outcome);
+  const std::string outcome_text =
+      succeeded ? "succeeded" : std::string(to_string(outcome.error().reason));
+  const win32_error last_code =
+      timeline.empty() ? win32_error::cancelled : timeline.back().code;
+  const nanoseconds elapsed = succeeded ? time.elapsed() : outcome.error().elapsed;
+
+  if (args.json) {
+    out << "{\"outcome\":" << json_string(outcome_text) << ",\"calls\":" << timeline.size()
+        << ",\"elapsed_ns\":" << elapsed.count()
+        << ",\"last_code\":" << to_underlying(last_code) << ",\"last_code_name\":";
+    const auto info = find_code(to_underlying(last_code));
+    out << (info ? json_string(info->name) : std::string("null"));
+    out << ",\"completion\":"
+        << (succeeded ? json_string(ipsec::to_string(outcome.value().how)) : std::string("null"))
+        << ",\"operation\":" << json_string(args.operation)
+        << ",\"policy\":" << json_string(policy->format()) << ",\"timeline\":[";
+    for (std::size_t i = 0; i < timeline.size(); ++i) {
+      out << (i ? "," : "") << "{\"at_ns\":" << timeline[i].at.count()
+          << ",\"code\":" << to_underlying(timeline[i].code) << '}';
+    }
+    out << "]}\n";
+    return succeeded ? exit_ok : exit_retry_failed;
+  }
+
+  out << args.operation << " of a QM policy whose deletion completes at "
+      << human_duration(completes_after.value()) << '\n';
+  out << "policy: " << policy->format() << '\n';
+  out << " call  starts at    agent returned\n";
+  for (std::size_t i = 0; i < timeline.size(); ++i) {
+    const std::string number = std::to_string(i + 1);
+    out << std::string(number.size() < 5 ? 5 - number.size() : 0, ' ') << number << "  "
+        << pad(human_duration(timeline[i].at), 13) << code_label(timeline[i].code) << '\n';
+  }
+  if (succeeded) {
+    out << "outcome: succeeded";
+    if (outcome.value().how != ipsec::completion::done) {
+      out << " (" << ipsec::to_string(outcome.value().how) << ")";
+    }
+  } else {
+    out << "outcome: " << outcome_text;
+  }
+  out << " after " << timeline.size() << (timeline.size() == 1 ? " call" : " calls") << " in "
+      << human_duration(elapsed) << '\n';
+  return succeeded ? exit_ok : exit_retry_failed;
+}
+
+}  // namespace ipsec_retry::cli
