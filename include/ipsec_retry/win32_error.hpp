@@ -36,6 +36,7 @@ enum class win32_error : std::uint32_t {
   file_not_found = 2,                       // ERROR_FILE_NOT_FOUND
   access_denied = 5,                        // ERROR_ACCESS_DENIED
   not_enough_memory = 8,                    // ERROR_NOT_ENOUGH_MEMORY
+  invalid_data = 13,                        // ERROR_INVALID_DATA
   outofmemory = 14,                         // ERROR_OUTOFMEMORY
   not_supported = 50,                       // ERROR_NOT_SUPPORTED
   invalid_parameter = 87,                   // ERROR_INVALID_PARAMETER

@@ -1,6 +1,7 @@
 #include <ipsec_retry/ipsec/call_sites.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 
 #include "../nearest_word.hpp"
@@ -29,6 +30,11 @@ class registry_category_impl final : public std::error_category {
 };
 
 constexpr bool is_blank(char c) noexcept { return c == ' ' || c == '\t' || c == '\r'; }
+
+std::string_view trim_front(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  return s;
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
@@ -151,6 +157,7 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
     if (const std::size_t hash = line.find('#'); hash != std::string_view::npos) {
       line = line.substr(0, hash);
     }
+    const std::size_t line_indent = line.size() - trim_front(line).size();
     line = trim(line);
     if (line.empty()) {
       if (text.empty()) break;
@@ -176,7 +183,16 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
     }
     seen.emplace_back(name);
     auto parsed = retry_policy::parse(line.substr(colon + 1), target->default_policy);
-    if (!parsed) return error(registry_errc::bad_policy, source, name, parsed.error().message);
+    if (!parsed) {
+      // Report the column within the line, not within the policy text after the ':'.
+      const policy_error& e = parsed.error();
+      std::string detail = e.message;
+      if (e.column != 0) {
+        const std::size_t column = line_indent + colon + 1 + e.column;
+        detail = "column " + std::to_string(column) + detail.substr(detail.find(':'));
+      }
+      return error(registry_errc::bad_policy, source, name, detail);
+    }
     target->current = parsed.value();
     if (text.empty()) break;
   }
@@ -198,7 +214,11 @@ std::string call_site_registry::environment_variable(std::string_view name) {
   return variable;
 }
 
-config_result<void> call_site_registry::load_environment(getenv_function getenv) {
+config_result<void> call_site_registry::load_environment() {
+  return load_environment([](const char* variable) -> const char* { return std::getenv(variable); });
+}
+
+config_result<void> call_site_registry::load_environment(const getenv_function& getenv) {
   std::unique_lock lock(mutex_);
   std::vector<site> staged = sites_;
   for (site& s : staged) {

@@ -24,6 +24,7 @@
 #include <ipsec_retry/retry_policy.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -79,10 +80,12 @@ class call_site_registry {
   /// error nothing changes.
   config_result<void> load_config(std::string_view text);
 
-  /// Applies IPSEC_RETRY_<SITE> environment variables (read through `getenv`, injectable for
-  /// tests) on top of the current policies. On any error nothing changes.
-  using getenv_function = const char* (*)(const char*);
-  config_result<void> load_environment(getenv_function getenv);
+  /// Applies IPSEC_RETRY_<SITE> environment variables (std::getenv) on top of the current
+  /// policies. On any error nothing changes.
+  config_result<void> load_environment();
+  /// As above, reading variables through `getenv` (for tests, or another source of variables).
+  using getenv_function = std::function<const char*(const char*)>;
+  config_result<void> load_environment(const getenv_function& getenv);
 
   /// The environment variable for a site: "qm.delete" -> "IPSEC_RETRY_QM_DELETE".
   static std::string environment_variable(std::string_view site);

@@ -1,0 +1,133 @@
+// Replace a Quick Mode policy that SAs are still using: delete it, then add it again.
+//
+// The delete is accepted, but the Policy Agent keeps the policy "pending deletion" until the
+// SAs using it are gone; until then AddQMPolicy fails with
+// ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023). ipsec_retry retries the add with backoff
+// and prints every attempt.
+//
+//   replace_qm_policy            simulated Policy Agent, virtual time (any OS)
+//   replace_qm_policy --real N   Windows only: the real agent replaces policy N (needs admin)
+#include <ipsec_retry/ipsec/call_sites.hpp>
+#include <ipsec_retry/ipsec/operations.hpp>
+#include <ipsec_retry/ipsec/simulated_agent.hpp>
+#ifdef _WIN32
+#include <ipsec_retry/ipsec/windows_agent.hpp>
+#endif
+
+#include <cstring>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+namespace ir = ipsec_retry;
+namespace ipsec = ipsec_retry::ipsec;
+using namespace std::chrono_literals;
+
+namespace {
+
+// "+1270 ms", or "+3.25 ms" when not whole.
+std::string at(std::chrono::nanoseconds t) {
+  std::ostringstream out;
+  out << "+" << std::chrono::duration<double, std::milli>(t).count() << " ms";
+  return out.str();
+}
+
+std::string describe(ir::win32_error code) {
+  const auto info = ir::find_code(ir::to_underlying(code));
+  return (info ? std::string(info->name) : std::to_string(ir::to_underlying(code)));
+}
+
+// Prints each attempt of one operation: when it started, what the agent said, what is next.
+template <class Clock>
+struct attempt_printer {
+  Clock clock;
+  ir::time_point origin;
+  void operator()(std::uint32_t call, const std::error_code& code,
+                  std::chrono::nanoseconds next) const {
+    std::cout << "  " << std::left << std::setw(14) << at(clock.now() - origin) << "call " << call
+              << ": " << describe(ir::win32_error{static_cast<std::uint32_t>(code.value())})
+              << " -> retry in " << at(next).substr(1) << '\n';
+  }
+};
+
+// The story, against any agent and clock.
+template <class Agent, class Clock, class Sleeper>
+int replace(Agent& agent, const std::wstring& name, ipsec::native_policy body, Clock clock,
+            Sleeper sleeper, const ipsec::call_site_registry& sites) {
+  const ir::time_point origin = clock.now();
+  const auto options = [&] {
+    return ir::retry_options{.clock = clock,
+                             .sleeper = sleeper,
+                             .on_retry = attempt_printer<Clock>{clock, origin}};
+  };
+
+  const auto delete_policy = sites.policy("qm.delete").value();
+  std::cout << "1. DeleteQMPolicy  [qm.delete: " << delete_policy.format() << "]\n";
+  const auto deleted = ipsec::delete_qm_policy(agent, name, delete_policy, options());
+  if (!deleted) {
+    std::cout << "  failed: " << deleted.error().message() << '\n';
+    return 1;
+  }
+  std::cout << "  " << std::left << std::setw(14) << at(clock.now() - origin) << "call "
+            << deleted.value().calls << ": " << describe(deleted.value().code)
+            << " (the delete is accepted; SAs still use the policy, so it stays pending "
+               "deletion)\n";
+
+  const auto add_policy = sites.policy("qm.add").value();
+  std::cout << "2. AddQMPolicy     [qm.add: " << add_policy.format() << "]\n";
+  const auto added = ipsec::add_qm_policy(agent, name, body, add_policy, options());
+  if (!added) {
+    std::cout << "  failed: " << added.error().message() << '\n';
+    return 1;
+  }
+  std::cout << "  " << std::left << std::setw(14) << at(clock.now() - origin) << "call "
+            << added.value().calls << ": " << describe(added.value().code) << '\n';
+  std::cout << "Replaced in " << at(clock.now() - origin).substr(1) << " with "
+            << deleted.value().calls + added.value().calls << " agent calls.\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Per-call-site limits, as a host would read them from its configuration file.
+  ipsec::call_site_registry sites;
+  if (auto loaded = sites.load_config("qm.add: initial=10ms, jitter=none   # readable demo\n");
+      !loaded) {
+    std::cerr << loaded.error().message << '\n';
+    return 2;
+  }
+
+  if (argc == 3 && std::strcmp(argv[1], "--real") == 0) {
+#ifdef _WIN32
+    ipsec::windows_agent agent;
+    const std::string narrow = argv[2];
+    const std::wstring name(narrow.begin(), narrow.end());
+    auto fetched = agent.fetch_policy(ipsec::policy_kind::quick_mode, name);
+    if (!fetched) {
+      std::cerr << "GetQMPolicy failed: " << fetched.error().message() << " "
+                << agent.last_unavailable() << '\n';
+      return 1;
+    }
+    std::cout << "Replacing QM policy \"" << narrow << "\" through winipsec.dll\n";
+    return replace(agent, name, fetched.value().get(), ir::steady_clock_source{},
+                   ir::real_sleeper{}, sites);
+#else
+    std::cerr << "--real needs Windows (winipsec.dll)\n";
+    return 2;
+#endif
+  }
+  if (argc != 1) {
+    std::cerr << "usage: replace_qm_policy [--real POLICY_NAME]\n";
+    return 2;
+  }
+
+  ir::virtual_time time;
+  ipsec::simulated_agent agent(time.clock(), 730ms);  // SAs keep it pending for 730 ms
+  agent.install(ipsec::policy_kind::quick_mode, L"corp-qm", /*in_use_by_sas=*/true);
+  std::cout << "Replacing QM policy \"corp-qm\" while SAs still use it\n"
+               "(simulated Policy Agent: the pending deletion completes after 730 ms; "
+               "virtual time)\n";
+  return replace(agent, L"corp-qm", {}, time.clock(), time.sleeper(), sites);
+}
