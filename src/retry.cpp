@@ -3,6 +3,27 @@
 #include <limits>
 
 namespace ipsec_retry {
+namespace {
+
+constexpr std::int64_t max_ticks = std::numeric_limits<std::int64_t>::max();
+
+// later - earlier for later >= earlier, saturating instead of overflowing (clocks may be
+// anywhere in the int64 range, e.g. a virtual clock set far back).
+std::chrono::nanoseconds distance(time_point earlier, time_point later) noexcept {
+  const std::int64_t a = earlier.time_since_epoch().count();
+  const std::int64_t b = later.time_since_epoch().count();
+  if (a < 0 && b > max_ticks + a) return std::chrono::nanoseconds{max_ticks};
+  return std::chrono::nanoseconds{b - a};
+}
+
+// t + d for d >= 0, saturating at time_point::max().
+time_point advance(time_point t, std::chrono::nanoseconds d) noexcept {
+  const std::int64_t ticks = t.time_since_epoch().count();
+  if (ticks > 0 && d.count() > max_ticks - ticks) return time_point::max();
+  return t + d;
+}
+
+}  // namespace
 
 retry_state::retry_state(const retry_policy& policy, time_point start,
                          std::optional<time_point> absolute_deadline) noexcept
@@ -17,9 +38,7 @@ retry_state::retry_state(const retry_policy& policy, time_point start,
       attempts_(policy.settings().attempts),
       on_deadline_(policy.settings().on_deadline) {
   if (const auto timeout = policy.settings().timeout) {
-    // start + timeout, saturating at the largest time_point.
-    const time_point relative = *timeout > time_point::max() - start ? time_point::max()
-                                                                      : start + *timeout;
+    const time_point relative = advance(start, *timeout);
     if (!deadline_ || relative < *deadline_) deadline_ = relative;
   }
 }
@@ -34,9 +53,12 @@ next_step retry_state::on_call_end(verdict v, time_point now) noexcept {
   if (attempts_ && calls_ >= *attempts_) return stop(stop_reason::attempts_exhausted);
   if (deadline_ && now >= *deadline_) return stop(stop_reason::deadline_exceeded);
   std::chrono::nanoseconds delay = schedule_.next();
-  if (deadline_ && delay > *deadline_ - now) {
-    if (on_deadline_ == at_deadline::give_up) return stop(stop_reason::deadline_exceeded);
-    delay = *deadline_ - now;  // sleep only until the deadline; the final call is there
+  if (deadline_) {
+    const std::chrono::nanoseconds remaining = distance(now, *deadline_);  // now < deadline
+    if (delay > remaining) {
+      if (on_deadline_ == at_deadline::give_up) return stop(stop_reason::deadline_exceeded);
+      delay = remaining;  // sleep only until the deadline; the final call is there
+    }
   }
   return {next_step::action::call_again, delay, {}};
 }
