@@ -1,0 +1,456 @@
+// The retry loop's costs, read as ratios against hand-written code in the same binary.
+//
+//   BM_direct_call            the op alone: the floor
+//   BM_hand_loop              what a careful user writes without the library: read steady_clock
+//                             once, call, and only on failure compute a deadline and loop
+//   BM_retry_fast_path        ipsec_retry::retry(policy, op) when the first call succeeds
+//   BM_fast_path_compare      the three above timed in interleaved batches in one benchmark, so
+//                             its counters give the ratio directly (retry/hand, retry-direct)
+//   BM_backoff_next/...       one backoff_schedule::next() per strategy, jitter none vs 20%
+//   BM_retry_state_on_call_end, BM_virtual_sleeper
+//                             the parts of one retry, to attribute the per-retry cost below
+//   BM_retry_virtual_time/N   retry() in virtual time, the op failing transiently N times
+//                             (ERROR_IPSEC_QM_POLICY_PENDING_DELETION) before it succeeds
+//
+// The op is the same lambda everywhere: it returns a DWORD-like std::uint32_t read from a
+// volatile, so the compiler can neither fold the call away nor know that it succeeds.
+//
+// Global operator new/delete are replaced by counting versions (this binary only), and the
+// fast path and the virtual-time path report "allocs/iter"; DESIGN section 2 says it is 0. A
+// non-zero count turns the benchmark into an error, which fails the ctest smoke run.
+#include <ipsec_retry/backoff.hpp>
+#include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/retry.hpp>
+#include <ipsec_retry/retry_policy.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifdef _MSC_VER
+#include <malloc.h>
+#define IPSEC_RETRY_BENCH_NOINLINE __declspec(noinline)
+#else
+#define IPSEC_RETRY_BENCH_NOINLINE __attribute__((noinline))
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Allocation counting: every global operator new (plain, array, nothrow, aligned) counts one
+// allocation. Relaxed atomics: only the allocation paths pay for them.
+
+namespace {
+
+std::atomic<std::uint64_t> allocation_count{0};
+
+void* counted_malloc(std::size_t size) noexcept {
+  allocation_count.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(size == 0 ? 1 : size);
+}
+
+void* counted_aligned_malloc(std::size_t size, std::align_val_t alignment) noexcept {
+  allocation_count.fetch_add(1, std::memory_order_relaxed);
+  const auto align = static_cast<std::size_t>(alignment);
+  // aligned_alloc wants a size that is a multiple of the alignment.
+  const std::size_t rounded = ((size == 0 ? 1 : size) + align - 1) / align * align;
+#ifdef _WIN32
+  return _aligned_malloc(rounded, align);
+#else
+  return std::aligned_alloc(align, rounded);
+#endif
+}
+
+void aligned_free(void* p) noexcept {
+#ifdef _WIN32
+  _aligned_free(p);
+#else
+  std::free(p);
+#endif
+}
+
+void* counted_new(std::size_t size) {
+  if (void* p = counted_malloc(size)) return p;
+  throw std::bad_alloc();
+}
+
+void* counted_aligned_new(std::size_t size, std::align_val_t alignment) {
+  if (void* p = counted_aligned_malloc(size, alignment)) return p;
+  throw std::bad_alloc();
+}
+
+}  // namespace
+
+void* operator new(std::size_t size) {
+  return counted_new(size);
+}
+void* operator new[](std::size_t size) {
+  return counted_new(size);
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return counted_malloc(size);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return counted_malloc(size);
+}
+void* operator new(std::size_t size, std::align_val_t alignment) {
+  return counted_aligned_new(size, alignment);
+}
+void* operator new[](std::size_t size, std::align_val_t alignment) {
+  return counted_aligned_new(size, alignment);
+}
+void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return counted_aligned_malloc(size, alignment);
+}
+void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return counted_aligned_malloc(size, alignment);
+}
+
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  aligned_free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  aligned_free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  aligned_free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  aligned_free(p);
+}
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  aligned_free(p);
+}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  aligned_free(p);
+}
+
+namespace {
+
+namespace ir = ipsec_retry;
+using namespace std::chrono_literals;
+
+constexpr std::uint32_t error_success = 0;
+// ERROR_IPSEC_QM_POLICY_PENDING_DELETION: the transient code the slow-path op returns.
+constexpr std::uint32_t qm_policy_pending_deletion = 13023;
+
+std::uint64_t allocations() noexcept {
+  return allocation_count.load(std::memory_order_relaxed);
+}
+
+// True when the replaced operator new above is the one the whole process uses, shared libraries
+// included: std::runtime_error(const char*) allocates its message inside libstdc++.so.
+bool allocation_counter_is_hooked() {
+  const std::uint64_t before = allocations();
+  {
+    std::runtime_error e("a message that libstdc++ copies to the heap");
+    benchmark::DoNotOptimize(e);
+  }
+  return allocations() != before;
+}
+
+// Sets "allocs/iter" and turns any allocation into a benchmark error (which the ctest smoke run
+// treats as a failure).
+void report_allocations(benchmark::State& state, std::uint64_t allocated) {
+  state.counters["allocs/iter"] =
+      benchmark::Counter(static_cast<double>(allocated), benchmark::Counter::kAvgIterations);
+  if (allocated != 0) {
+    static std::string message;  // outlives the call, whatever SkipWithError keeps
+    message = "allocated " + std::to_string(allocated) + " times in " +
+              std::to_string(state.iterations()) + " iterations; the loop must not allocate";
+    state.SkipWithError(message.c_str());
+  }
+}
+
+// The op under test: a Win32 code read from a volatile (0 = ERROR_SUCCESS unless changed).
+struct code_source {
+  volatile std::uint32_t code = error_success;
+  auto op() {
+    return [this]() -> std::uint32_t { return code; };
+  }
+};
+
+// What a user writes by hand: one steady_clock read, the call, and only on failure a deadline,
+// a doubling delay and a loop on the transient code.
+template <class Op>
+std::uint32_t hand_written_retry(Op& op, std::chrono::nanoseconds timeout,
+                                 std::chrono::nanoseconds delay) {
+  const auto start = std::chrono::steady_clock::now();
+  std::uint32_t code = op();
+  if (code == error_success) [[likely]]
+    return code;
+  const auto deadline = start + timeout;
+  while (code == qm_policy_pending_deletion) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    std::this_thread::sleep_for(delay < deadline - now ? delay : deadline - now);
+    delay *= 2;
+    code = op();
+  }
+  return code;
+}
+
+// The policy of the fast-path benchmarks: a typical call site's.
+ir::retry_policy fast_path_policy() {
+  return ir::retry_policy::parse("timeout=5s, initial=10ms").value();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast path: direct call vs hand-written loop vs retry().
+
+void BM_direct_call(benchmark::State& state) {
+  code_source source;
+  auto op = source.op();
+  for (auto _ : state) {
+    std::uint32_t code = op();
+    benchmark::DoNotOptimize(code);
+  }
+}
+BENCHMARK(BM_direct_call);
+
+void BM_hand_loop(benchmark::State& state) {
+  code_source source;
+  auto op = source.op();
+  for (auto _ : state) {
+    std::uint32_t code = hand_written_retry(op, 5s, 10ms);
+    benchmark::DoNotOptimize(code);
+  }
+}
+BENCHMARK(BM_hand_loop);
+
+void BM_retry_fast_path(benchmark::State& state) {
+  if (!allocation_counter_is_hooked()) {
+    state.SkipWithError("the counting operator new is not in use");
+    return;
+  }
+  const ir::retry_policy policy = fast_path_policy();
+  code_source source;
+  auto op = source.op();
+  const std::uint64_t before = allocations();
+  for (auto _ : state) {
+    auto r = ir::retry(policy, op);
+    benchmark::DoNotOptimize(r);
+  }
+  report_allocations(state, allocations() - before);
+}
+BENCHMARK(BM_retry_fast_path);
+
+// The three variants in interleaved batches of `batch` calls each, timed with steady_clock
+// (two reads per batch, amortized over the batch). Counters, per call, each the median over all
+// batches (a batch that was preempted by another process is an outlier the median ignores; a
+// mean would not):
+//   direct_ns, hand_ns, retry_ns   one call of each variant
+//   retry/hand                     the ratio (target <= 1.10)
+//   retry-direct_ns                the fast path's overhead over the direct call (target <= 40)
+// The benchmark's own time is that of one round (3 x batch calls); ignore it.
+template <class F>
+IPSEC_RETRY_BENCH_NOINLINE double time_batch_ns(F& f, int batch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < batch; ++i) f();
+  const auto t1 = std::chrono::steady_clock::now();
+  return static_cast<double>((t1 - t0).count()) / batch;
+}
+
+double median(std::vector<double>& v) {
+  if (v.empty()) return 0.0;
+  const auto middle = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), middle, v.end());
+  return *middle;
+}
+
+void BM_fast_path_compare(benchmark::State& state) {
+  constexpr int batch = 1000;
+  const ir::retry_policy policy = fast_path_policy();
+  code_source source;
+  auto op = source.op();
+  auto direct = [&op] {
+    std::uint32_t code = op();
+    benchmark::DoNotOptimize(code);
+  };
+  auto hand = [&op] {
+    std::uint32_t code = hand_written_retry(op, 5s, 10ms);
+    benchmark::DoNotOptimize(code);
+  };
+  auto library = [&op, &policy] {
+    auto r = ir::retry(policy, op);
+    benchmark::DoNotOptimize(r);
+  };
+  std::vector<double> direct_ns, hand_ns, retry_ns;
+  for (auto _ : state) {
+    direct_ns.push_back(time_batch_ns(direct, batch));
+    hand_ns.push_back(time_batch_ns(hand, batch));
+    retry_ns.push_back(time_batch_ns(library, batch));
+  }
+  const double d = median(direct_ns);
+  const double h = median(hand_ns);
+  const double r = median(retry_ns);
+  state.counters["direct_ns"] = d;
+  state.counters["hand_ns"] = h;
+  state.counters["retry_ns"] = r;
+  state.counters["retry/hand"] = r / h;
+  state.counters["retry-direct_ns"] = r - d;
+}
+BENCHMARK(BM_fast_path_compare);
+
+// The clock read alone, for reading the figures above: the fast path is one of these plus a
+// branch over the direct call.
+void BM_steady_clock_now(benchmark::State& state) {
+  for (auto _ : state) {
+    auto t = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(t);
+  }
+}
+BENCHMARK(BM_steady_clock_now);
+
+// ---------------------------------------------------------------------------------------------
+// One backoff step. The schedule restarts every 16 steps so k stays where real retry sequences
+// are (exponential reaches max_delay=1s from 10ms at k = 8 and then stays capped).
+
+void BM_backoff_next(benchmark::State& state, ir::backoff_strategy strategy,
+                     ir::jitter_mode jitter) {
+  ir::backoff b{.strategy = strategy,
+                .initial = 10ms,
+                .multiplier = 2.0,
+                .step = 10ms,
+                .max_delay = 1s,
+                .jitter = jitter,
+                .jitter_percent = 20.0};
+  benchmark::DoNotOptimize(b);  // a run-time policy, not constants to fold
+  const ir::backoff_schedule fresh(b, 42);
+  ir::backoff_schedule schedule = fresh;
+  unsigned step = 0;
+  for (auto _ : state) {
+    if (++step == 16) {
+      schedule = fresh;
+      step = 0;
+    }
+    auto d = schedule.next();
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK_CAPTURE(BM_backoff_next, constant_none, ir::backoff_strategy::constant,
+                  ir::jitter_mode::none);
+BENCHMARK_CAPTURE(BM_backoff_next, constant_20pct, ir::backoff_strategy::constant,
+                  ir::jitter_mode::proportional);
+BENCHMARK_CAPTURE(BM_backoff_next, linear_none, ir::backoff_strategy::linear,
+                  ir::jitter_mode::none);
+BENCHMARK_CAPTURE(BM_backoff_next, linear_20pct, ir::backoff_strategy::linear,
+                  ir::jitter_mode::proportional);
+BENCHMARK_CAPTURE(BM_backoff_next, exponential_none, ir::backoff_strategy::exponential,
+                  ir::jitter_mode::none);
+BENCHMARK_CAPTURE(BM_backoff_next, exponential_20pct, ir::backoff_strategy::exponential,
+                  ir::jitter_mode::proportional);
+BENCHMARK_CAPTURE(BM_backoff_next, decorrelated_none, ir::backoff_strategy::decorrelated,
+                  ir::jitter_mode::none);
+BENCHMARK_CAPTURE(BM_backoff_next, decorrelated_20pct, ir::backoff_strategy::decorrelated,
+                  ir::jitter_mode::proportional);
+
+// ---------------------------------------------------------------------------------------------
+// The other parts of one retry, to attribute BM_retry_virtual_time's per-retry cost.
+
+// retry_state::on_call_end for a transient failure: counting, attempts and deadline checks, one
+// backoff_schedule::next() (exponential, 20% jitter: the default policy's), the deadline clip.
+// The state restarts every 16 failures, like BM_backoff_next.
+void BM_retry_state_on_call_end(benchmark::State& state) {
+  const ir::retry_policy policy =
+      ir::retry_policy::parse("timeout=1h, initial=10ms, max_delay=1s, seed=42").value();
+  const ir::retry_state fresh(policy, ir::time_point{});
+  ir::retry_state retry_state = fresh;
+  ir::time_point now{};
+  unsigned step = 0;
+  for (auto _ : state) {
+    if (++step == 16) {
+      retry_state = fresh;
+      step = 0;
+    }
+    benchmark::DoNotOptimize(now);
+    auto next = retry_state.on_call_end(ir::verdict::transient, now);
+    benchmark::DoNotOptimize(next);
+  }
+}
+BENCHMARK(BM_retry_state_on_call_end);
+
+// One virtual "sleep": a stop-token check and three atomic read-modify-writes on virtual_time.
+void BM_virtual_sleeper(benchmark::State& state) {
+  ir::virtual_time vt;
+  const ir::virtual_sleeper sleeper = vt.sleeper();
+  const std::stop_token no_stop;
+  for (auto _ : state) {
+    bool slept = sleeper.sleep_for(10ms, no_stop);
+    benchmark::DoNotOptimize(slept);
+  }
+}
+BENCHMARK(BM_virtual_sleeper);
+
+// ---------------------------------------------------------------------------------------------
+// The slow path in virtual time: N transient failures, then success. The virtual sleeper only
+// advances the virtual clock, so the time measured is the loop's own work per retry: one
+// classification, one retry_state::on_call_end (deadline checks + backoff_schedule::next), one
+// virtual "sleep" (three atomic read-modify-writes) and one clock read.
+//   per_retry   (time(N) - time(0)) / N is the marginal cost; the counter divides the whole
+//               iteration by N, so it includes the fixed cost and overstates small N
+// The policy is the default one (exponential, 20% jitter) with a fixed seed and a timeout far
+// beyond the virtual time 64 failures take (64 x <= 1s).
+
+void BM_retry_virtual_time(benchmark::State& state) {
+  if (!allocation_counter_is_hooked()) {
+    state.SkipWithError("the counting operator new is not in use");
+    return;
+  }
+  const auto failures = static_cast<std::uint32_t>(state.range(0));
+  const ir::retry_policy policy =
+      ir::retry_policy::parse("timeout=1h, initial=10ms, max_delay=1s, seed=42").value();
+  ir::virtual_time vt;
+  const ir::retry_options options{.clock = vt.clock(), .sleeper = vt.sleeper()};
+  volatile std::uint32_t transient = qm_policy_pending_deletion;
+  std::uint32_t left = 0;
+  auto op = [&left, &transient]() -> std::uint32_t {
+    if (left == 0) return error_success;
+    --left;
+    return transient;
+  };
+  const std::uint64_t before = allocations();
+  for (auto _ : state) {
+    left = failures;
+    vt.set(ir::time_point{});
+    auto r = ir::retry(policy, op, options);
+    benchmark::DoNotOptimize(r);
+  }
+  report_allocations(state, allocations() - before);
+  state.counters["retries"] = static_cast<double>(failures);
+  if (failures != 0) {
+    state.counters["per_retry"] = benchmark::Counter(
+        static_cast<double>(failures),
+        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  }
+}
+BENCHMARK(BM_retry_virtual_time)->Arg(0)->Arg(1)->Arg(8)->Arg(64);
+
+}  // namespace
