@@ -1,6 +1,7 @@
 #include <ipsec_retry/retry.hpp>
 
 #include <limits>
+#include <string>
 
 namespace ipsec_retry {
 namespace {
@@ -21,6 +22,15 @@ time_point advance(time_point t, std::chrono::nanoseconds d) noexcept {
   const std::int64_t ticks = t.time_since_epoch().count();
   if (ticks > 0 && d.count() > max_ticks - ticks) return time_point::max();
   return t + d;
+}
+
+// 13023 for a Win32 code, 0x80320012 for an HRESULT.
+std::string format_code_value(std::uint32_t value) {
+  if ((value >> 31) == 0) return std::to_string(value);
+  constexpr char digits[] = "0123456789ABCDEF";
+  std::string text = "0x";
+  for (int shift = 28; shift >= 0; shift -= 4) text += digits[(value >> shift) & 0xFu];
+  return text;
 }
 
 }  // namespace
@@ -51,13 +61,18 @@ next_step retry_state::on_call_end(verdict v, time_point now) noexcept {
   };
   if (v == verdict::permanent) return stop(stop_reason::permanent_error);
   if (attempts_ && calls_ >= *attempts_) return stop(stop_reason::attempts_exhausted);
-  if (deadline_ && now >= *deadline_) return stop(stop_reason::deadline_exceeded);
+  // The final call was scheduled at the deadline: it is the last, even if a sleeper woke early
+  // and the clock still reads before the deadline (no ever-shorter sleeps towards it).
+  if (final_call_scheduled_ || (deadline_ && now >= *deadline_)) {
+    return stop(stop_reason::deadline_exceeded);
+  }
   std::chrono::nanoseconds delay = schedule_.next();
   if (deadline_) {
     const std::chrono::nanoseconds remaining = distance(now, *deadline_);  // now < deadline
     if (delay > remaining) {
       if (on_deadline_ == at_deadline::give_up) return stop(stop_reason::deadline_exceeded);
       delay = remaining;  // sleep only until the deadline; the final call is there
+      final_call_scheduled_ = true;
     }
   }
   return {next_step::action::call_again, delay, {}};
@@ -67,8 +82,7 @@ std::string retry_error::message() const {
   std::string text;
   if (const auto value = windows_code(code)) {
     if (const auto info = find_code(*value)) {
-      text += std::string(info->name) + " (" +
-              ((*value >> 31) != 0 ? std::to_string(*value) : std::to_string(*value)) + "): ";
+      text += std::string(info->name) + " (" + format_code_value(*value) + "): ";
     }
   }
   text += code.message();

@@ -91,7 +91,7 @@ bool scaled_decimal(std::string_view text, std::int64_t unit, std::int64_t& out,
   std::int64_t place = unit;
   for (char c : fraction) {
     const std::int64_t digit = c - '0';
-    if (place % 10 != 0) {
+    if (place == 0 || place % 10 != 0) {  // finer than one nanosecond
       if (digit != 0) inexact = true;
       place = 0;
       continue;
@@ -173,13 +173,8 @@ class policy_parser {
     }
     auto made = retry_policy::make(settings_);
     if (!made) {
-      // Point validation errors at the key that completes the contradiction.
       policy_error e = std::move(made).assume_error();
-      const std::size_t column = column_of_key_for(e.code);
-      if (column != 0) {
-        e.column = column;
-        e.message = "column " + std::to_string(column) + ": " + e.message;
-      }
+      locate(e);
       return e;
     }
     return made;
@@ -188,22 +183,30 @@ class policy_parser {
  private:
   using maybe_error = std::optional<policy_error>;
 
-  std::size_t column_of_key_for(policy_errc code) const {
+  // make() names the key its check failed on (e.g. "initial"); the other key of the
+  // contradiction is its partner. Point at whichever of the two the text gave last.
+  void locate(policy_error& e) const {
     const auto column_of = [&](std::string_view key) -> std::size_t {
       for (std::size_t i = 0; i < keys.size(); ++i) {
         if (keys[i] == key) return seen_column_[i];
       }
       return 0;
     };
-    switch (code) {
-      case policy_errc::unbounded:
-        return std::max(column_of("attempts"), column_of("timeout"));
-      case policy_errc::inconsistent:
-        return std::max({column_of("initial"), column_of("max_delay"), column_of("never_retry"),
-                         column_of("retry_on")});
-      default:
-        return 0;
+    static constexpr std::pair<std::string_view, std::string_view> partners[] = {
+        {"initial", "max_delay"}, {"timeout", "attempts"}, {"never_retry", "retry_on"}};
+    std::string_view key = e.token;
+    std::size_t column = column_of(key);
+    for (const auto& [a, b] : partners) {
+      const std::string_view other = key == a ? b : key == b ? a : std::string_view{};
+      if (!other.empty() && column_of(other) > column) {
+        key = other;
+        column = column_of(other);
+      }
     }
+    if (column == 0) return;
+    e.token = std::string(key);
+    e.column = column;
+    e.message = "column " + std::to_string(column) + ": " + e.message;
   }
 
   maybe_error item_to_settings(std::string_view item, std::size_t offset) {
@@ -475,40 +478,46 @@ std::string format_duration(nanoseconds d) {
 }
 
 policy_result<retry_policy> retry_policy::make(const retry_settings& s) {
-  const auto fail = [](policy_errc code, std::string message) {
-    return policy_error{code, 0, {}, std::move(message)};
+  // `key`: the key the check is about (the parser turns it into a column).
+  const auto fail = [](policy_errc code, std::string_view key, std::string message) {
+    return policy_error{code, 0, std::string(key), std::move(message)};
   };
   if (s.attempts && *s.attempts == 0) {
-    return fail(policy_errc::out_of_range, "attempts must be >= 1 (it counts calls)");
+    return fail(policy_errc::out_of_range, "attempts", "attempts must be >= 1 (it counts calls)");
   }
   if (s.timeout && *s.timeout < nanoseconds::zero()) {
-    return fail(policy_errc::out_of_range, "timeout must not be negative");
+    return fail(policy_errc::out_of_range, "timeout", "timeout must not be negative");
   }
   if (!s.attempts && !s.timeout) {
-    return fail(policy_errc::unbounded,
+    return fail(policy_errc::unbounded, "timeout",
                 "unbounded policy: attempts=unlimited with timeout=none would retry forever; "
                 "set attempts or timeout");
   }
   const backoff& b = s.delays;
   if (b.initial < nanoseconds::zero() || b.max_delay < nanoseconds::zero() ||
       (b.step && *b.step < nanoseconds::zero())) {
-    return fail(policy_errc::out_of_range, "initial, step and max_delay must not be negative");
+    return fail(policy_errc::out_of_range, "initial",
+                "initial, step and max_delay must not be negative");
+  }
+  if (b.initial <= nanoseconds::zero()) {
+    return fail(policy_errc::out_of_range, "initial",
+                "initial must be > 0: a zero first delay calls the agent in a tight loop");
   }
   if (b.initial > b.max_delay) {
-    return fail(policy_errc::inconsistent, "initial (" + format_duration(b.initial) +
+    return fail(policy_errc::inconsistent, "initial", "initial (" + format_duration(b.initial) +
                                                ") exceeds max_delay (" +
                                                format_duration(b.max_delay) + ")");
   }
   if (!std::isfinite(b.multiplier) || b.multiplier < 1.0) {
-    return fail(policy_errc::out_of_range, "multiplier must be finite and >= 1");
+    return fail(policy_errc::out_of_range, "multiplier", "multiplier must be finite and >= 1");
   }
   if (b.jitter == jitter_mode::proportional &&
       !(b.jitter_percent > 0.0 && b.jitter_percent <= 100.0)) {
-    return fail(policy_errc::out_of_range, "jitter N% needs 0 < N <= 100");
+    return fail(policy_errc::out_of_range, "jitter", "jitter N% needs 0 < N <= 100");
   }
   for (std::uint32_t code : s.classify.retry_on_codes().codes()) {
     if (s.classify.never_retry_codes().contains(code)) {
-      return fail(policy_errc::inconsistent,
+      return fail(policy_errc::inconsistent, "never_retry",
                   "code " + format_code(code) + " is in both retry_on and never_retry");
     }
   }

@@ -175,9 +175,9 @@ TEST(CliSchedule, SeedMakesJitterReproducibleAndIsReported) {
   EXPECT_NE(random.out.find("random on each run"), std::string::npos) << random.out;
 }
 
-TEST(CliSchedule, ZeroDelaysAreTruncatedNotEndless) {
+TEST(CliSchedule, HugeSchedulesAreTruncatedNotEndless) {
   const auto r = run_cli({"schedule", "--json", "--max-calls", "50", "--policy",
-                          "initial=0ms, timeout=1s, jitter=none"});
+                          "initial=1ns, max_delay=1ns, timeout=1s, jitter=none"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("\"calls\":50,\"stop\":null,\"truncated\":true"), std::string::npos)
       << r.out;
@@ -192,4 +192,27 @@ TEST(CliSchedule, BadInputExitsTwo) {
   EXPECT_EQ(huge.exit_code, 2) << "an out-of-range seed must not saturate silently";
   EXPECT_NE(huge.err.find("'99999999999999999999999' is not a whole number"), std::string::npos)
       << huge.err;
+}
+
+TEST(CliCheck, JsonReportsInvalidPoliciesToo) {
+  const auto r = run_cli({"check", "--json", "timeout=5s, atempts=3"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out,
+            "{\"valid\":false,\"error\":\"column 13: unknown key 'atempts' (did you mean "
+            "'attempts'?)\",\"column\":13,\"token\":\"atempts\"}\n");
+}
+
+TEST(CliSchedule, EveryCallFailsTransientlyEvenWhenThePolicyNeverRetries13023) {
+  const auto r = run_cli({"schedule", "--json", "--policy",
+                          "attempts=3, jitter=none, never_retry=13023"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("\"calls\":3,\"stop\":\"attempts_exhausted\""), std::string::npos) << r.out;
+}
+
+TEST(CliSchedule, LongDurationsPrintReadably) {
+  const auto r = run_cli({"schedule", "--policy",
+                          "attempts=2, backoff=constant, initial=3000h, max_delay=3000h, "
+                          "timeout=none, jitter=none"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("    1  0ms          10800000s\n"), std::string::npos) << r.out;
 }

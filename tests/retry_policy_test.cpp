@@ -103,7 +103,7 @@ TEST(PolicyFormat, RoundTripsToTheSamePolicy) {
         "backoff=linear, step=7ms, initial=1ns", "multiplier=1.0000001", "jitter=full",
         "jitter=equal", "jitter=100%", "jitter=0.001%", "retry_on=99999|0x8BADF00D",
         "never_retry=1722|1723", "at_deadline=give_up", "seed=0", "timeout=1.000000001s",
-        "max_delay=9223372036854775807ns, initial=1h"}) {
+        "max_delay=9223372036854775807ns, initial=1h", "initial=1ns"}) {
     const auto first = ir::retry_policy::parse(text);
     if (!first) continue;  // the duplicate-key case: covered by the error tests
     const std::string formatted = first.value().format();
@@ -239,11 +239,19 @@ INSTANTIATE_TEST_SUITE_P(
         bad_policy{"timeout=5s,,attempts=2", ir::policy_errc::syntax, 12, ",", "empty item"},
         bad_policy{",timeout=5s", ir::policy_errc::syntax, 1, ",", "empty item"},
         bad_policy{"timeout=none, attempts=unlimited", ir::policy_errc::unbounded, 15,
-                   "", "retry forever"},
-        bad_policy{"timeout=none", ir::policy_errc::unbounded, 1, "", "retry forever"},
-        bad_policy{"initial=3s, max_delay=1s", ir::policy_errc::inconsistent, 13, "",
+                   "attempts", "retry forever"},
+        bad_policy{"timeout=none", ir::policy_errc::unbounded, 1, "timeout", "retry forever"},
+        bad_policy{"timeout=1s, initial=0ms", ir::policy_errc::out_of_range, 13, "initial",
+                   "initial must be > 0"},
+        bad_policy{"initial=3s, max_delay=1s", ir::policy_errc::inconsistent, 13, "max_delay",
                    "exceeds max_delay"},
         bad_policy{"retry_on=5, never_retry=ERROR_ACCESS_DENIED", ir::policy_errc::inconsistent,
-                   13, "", "both retry_on and never_retry"},
+                   13, "never_retry", "both retry_on and never_retry"},
+        // The later key of a contradiction is named, whichever check found it.
+        bad_policy{"max_delay=1s, initial=3s, retry_on=5", ir::policy_errc::inconsistent, 15,
+                   "initial", "exceeds max_delay"},
+        bad_policy{"timeout=1.0001ns", ir::policy_errc::bad_value, 9, "1.0001ns", "duration"},
+        bad_policy{"timeout=1.00000000001s", ir::policy_errc::bad_value, 9, "1.00000000001s",
+                   "duration"},
         bad_policy{"retry_on=1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17",
                    ir::policy_errc::out_of_range, 49, "17", "at most 16"}));

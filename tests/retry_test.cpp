@@ -368,6 +368,25 @@ TEST(RetryOps, HresultOps) {
   EXPECT_EQ(f.error().code, ir::hresult::fwp_e_timeout);
 }
 
+TEST(RetryOps, DwordCarryingAnHresultIsNormalized) {
+  recorder rec;
+  int n = 0;
+  const auto r = ir::retry(policy("jitter=none"),
+                           [&]() -> std::uint32_t { return ++n < 3 ? 0x800732DFu : 0u; },
+                           rec.options());
+  ASSERT_TRUE(r) << "0x800732DF is 13023, transient";
+  EXPECT_EQ(n, 3);
+}
+
+TEST(RetryError, HresultsAreShownInHex) {
+  recorder rec;
+  const auto r = ir::retry(policy("attempts=1"), [] { return ir::hresult{0x80320012}; },
+                           rec.options());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message().rfind("FWP_E_TIMEOUT (0x80320012): ", 0), 0u)
+      << r.error().message();
+}
+
 TEST(RetryOps, ErrorCodeOps) {
   recorder rec;
   int n = 0;
@@ -477,6 +496,23 @@ TEST(RetryState, CallsThatTakeTimeCountTowardsTheDeadline) {
   }
   // Calls start at 0, 400, 800; call 3 ends at 1100 > deadline.
   EXPECT_EQ(calls, 3);
+}
+
+// A sleeper that wakes early must not turn the final clipped sleep into ever-shorter sleeps
+// towards the deadline: the call scheduled at the deadline is the last.
+TEST(RetryState, TheFinalCallIsTheLastEvenIfTheClockIsShortOfTheDeadline) {
+  const auto p = policy("timeout=100ms, initial=80ms, backoff=constant, jitter=none");
+  ir::retry_state state(p, ir::time_point{});
+  auto step = state.on_call_end(ir::verdict::transient, ir::time_point{});
+  EXPECT_EQ(step.delay, 80ms);
+  step = state.on_call_end(ir::verdict::transient, ir::time_point{} + 80ms);
+  ASSERT_EQ(step.what, ir::next_step::action::call_again);
+  EXPECT_EQ(step.delay, 20ms) << "clipped to the deadline";
+  // The sleeper woke after 5 ms instead of 20: the final call still ends the sequence.
+  step = state.on_call_end(ir::verdict::transient, ir::time_point{} + 85ms);
+  EXPECT_EQ(step.what, ir::next_step::action::stop);
+  EXPECT_EQ(step.reason, ir::stop_reason::deadline_exceeded);
+  EXPECT_EQ(state.calls(), 3u);
 }
 
 TEST(RetryState, SuccessAndPermanentVerdicts) {

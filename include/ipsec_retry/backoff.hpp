@@ -119,6 +119,7 @@ inline std::chrono::nanoseconds base_delay(const backoff& b, std::uint64_t k) no
       return std::chrono::nanoseconds{initial + step * static_cast<std::int64_t>(n)};
     }
     case backoff_strategy::exponential: {
+      if (b.initial <= std::chrono::nanoseconds::zero()) return std::chrono::nanoseconds::zero();
       const double x = static_cast<double>(b.initial.count()) *
                        std::pow(b.multiplier, static_cast<double>(n));
       return detail::clamp_ns(x, cap);

@@ -12,3 +12,9 @@
 #include <ipsec_retry/retry.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 #include <ipsec_retry/win32_error.hpp>
+
+#include <ipsec_retry/ipsec/call_sites.hpp>
+#include <ipsec_retry/ipsec/operations.hpp>
+#include <ipsec_retry/ipsec/policy_agent.hpp>
+#include <ipsec_retry/ipsec/simulated_agent.hpp>
+#include <ipsec_retry/ipsec/windows_agent.hpp>  // Windows only; empty elsewhere

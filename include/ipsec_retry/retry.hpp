@@ -9,7 +9,8 @@
 //     an absolute deadline from the options, whichever is earlier).
 //   * No call is scheduled after the deadline: if the next delay would carry past it, the loop
 //     sleeps only until the deadline and makes one final call there (at_deadline=final_call), or
-//     stops at once (give_up). A failure at or after the deadline stops with deadline_exceeded.
+//     stops at once (give_up). A failure at or after the deadline, or of that final call (even
+//     if a sleeper woke early), stops with deadline_exceeded.
 //     A zero timeout or a deadline already past still allows exactly one call.
 //   * attempts counts calls, the first included.
 //   * A stop request interrupts the sleep and stops with `cancelled`; requested before the first
@@ -138,6 +139,7 @@ class retry_state {
   std::optional<std::uint32_t> attempts_;
   at_deadline on_deadline_;
   std::uint32_t calls_ = 0;
+  bool final_call_scheduled_ = false;  // the last delay was clipped to the deadline
 };
 
 /// The default on_retry hook: does nothing.
@@ -192,10 +194,13 @@ template <class R>
   requires win32_dword<R> || std::same_as<R, win32_error>
 struct op_result<R> {
   using value_type = win32_error;
-  static std::uint32_t normalized(R r) noexcept { return static_cast<std::uint32_t>(r); }
+  // A DWORD may carry an HRESULT (0x8007xxxx): normalize it like one.
+  static std::uint32_t normalized(R r) noexcept {
+    return normalize(hresult{static_cast<std::uint32_t>(r)});
+  }
   static verdict classify(const classifier& c, R r) noexcept { return c(normalized(r)); }
   static std::error_code error(R r) noexcept { return make_error_code(win32_error{normalized(r)}); }
-  static value_type value(R r) noexcept { return win32_error{normalized(r)}; }
+  static value_type value(R r) noexcept { return win32_error{static_cast<std::uint32_t>(r)}; }
 };
 
 template <class R>

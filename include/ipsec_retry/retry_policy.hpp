@@ -66,7 +66,7 @@ inline std::error_code make_error_code(policy_errc e) noexcept {
 struct policy_error {
   policy_errc code;
   std::size_t column = 0;  ///< 1-based column of `token` in the policy string; 0 for make()
-  std::string token;       ///< the offending text
+  std::string token;       ///< the offending text; for a contradiction, the key it is about
   std::string message;
 };
 /// Outcome's hooks: `.value()` on a failed policy_result throws std::system_error carrying
@@ -85,8 +85,8 @@ class retry_policy {
   /// jitter, final_call at the deadline).
   retry_policy() noexcept = default;
 
-  /// Validates `s`: attempts >= 1; timeout >= 0; not both unlimited; initial, step, max_delay
-  /// >= 0; initial <= max_delay; multiplier finite and >= 1; 0 < jitter_percent <= 100; no code
+  /// Validates `s`: attempts >= 1; timeout >= 0; not both unlimited; initial > 0; step and
+  /// max_delay >= 0; initial <= max_delay; multiplier finite and >= 1; 0 < jitter_percent <= 100; no code
   /// both in retry_on and never_retry.
   static policy_result<retry_policy> make(const retry_settings& s);
 

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -69,19 +71,28 @@ inline std::string human_duration(std::chrono::nanoseconds d) {
     const char* suffix;
   };
   constexpr unit units[] = {{1'000'000'000, "s"}, {1'000'000, "ms"}, {1'000, "us"}, {1, "ns"}};
-  const std::int64_t magnitude = ns < 0 ? -ns : ns;
-  for (const unit& u : units) {
-    if (magnitude < u.ns && u.ns != 1) continue;
-    // Round to thousandths of the unit.
-    const std::int64_t thousandths = (magnitude * 1000 + u.ns / 2) / u.ns;
-    std::string text = std::to_string(thousandths / 1000);
-    if (const std::int64_t frac = thousandths % 1000; frac != 0) {
-      std::string digits = std::to_string(frac);
+  // |ns| without overflow at INT64_MIN.
+  const std::uint64_t magnitude =
+      ns < 0 ? static_cast<std::uint64_t>(-(ns + 1)) + 1 : static_cast<std::uint64_t>(ns);
+  for (std::size_t i = 0; i < std::size(units); ++i) {
+    const auto size = static_cast<std::uint64_t>(units[i].ns);
+    if (magnitude < size && size != 1) continue;
+    std::uint64_t whole = magnitude / size;
+    // Thousandths of the unit, rounded; the remainder is < 10^9 so this cannot overflow.
+    std::uint64_t thousandths = ((magnitude % size) * 1000 + size / 2) / size;
+    if (thousandths == 1000) {
+      ++whole;
+      thousandths = 0;
+    }
+    if (i > 0 && whole == 1000) return (ns < 0 ? "-1" : "1") + std::string(units[i - 1].suffix);
+    std::string text = std::to_string(whole);
+    if (thousandths != 0) {
+      std::string digits = std::to_string(thousandths);
       digits.insert(0, 3 - digits.size(), '0');
       while (digits.back() == '0') digits.pop_back();
       text += '.' + digits;
     }
-    return (ns < 0 ? "-" : "") + text + u.suffix;
+    return (ns < 0 ? "-" : "") + text + units[i].suffix;
   }
   return std::to_string(ns) + "ns";
 }

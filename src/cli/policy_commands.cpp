@@ -22,15 +22,38 @@ std::optional<retry_policy> parse_policy_arg(const std::string& text, std::strin
 }
 
 int run_check(const check_args& args, std::ostream& out, std::ostream& err) {
-  const auto policy = parse_policy_arg(args.policy, "check", err);
-  if (!policy) return exit_bad_input;
+  const auto policy = retry_policy::parse(args.policy);
+  if (!policy) {
+    const policy_error& e = policy.error();
+    err << "ipsec-retry check: bad policy '" << args.policy << "': " << e.message << '\n';
+    if (args.json) {
+      out << "{\"valid\":false,\"error\":" << json_string(e.message) << ",\"column\":" << e.column
+          << ",\"token\":" << json_string(e.token) << "}\n";
+    }
+    return exit_bad_input;
+  }
   if (args.json) {
-    out << "{\"valid\":true,\"policy\":" << json_string(policy->format()) << "}\n";
+    out << "{\"valid\":true,\"policy\":" << json_string(policy.value().format()) << "}\n";
   } else {
-    out << policy->format() << '\n';
+    out << policy.value().format() << '\n';
   }
   return exit_ok;
 }
+
+namespace {
+
+// A code this policy treats as transient, so the schedule is "every call failed transiently"
+// even when the policy never retries 13023.
+std::uint32_t transient_code_for(const retry_policy& policy) {
+  for (std::uint32_t code : policy.classify().retry_on_codes().codes()) return code;
+  for (std::uint32_t code : {13023u, 13021u, 13018u, 13019u, 13020u, 13022u, 1722u, 1723u, 1727u,
+                             1753u, 170u, 1237u, 0x80320012u}) {
+    if (policy.classify()(code) == verdict::transient) return code;
+  }
+  return 13023;  // every default transient code is in never_retry: the schedule is one call
+}
+
+}  // namespace
 
 int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err) {
   auto policy = parse_policy_arg(args.policy, "schedule", err);
@@ -47,11 +70,12 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
   std::vector<nanoseconds> starts;
   std::vector<nanoseconds> delays;
   std::stop_source truncate;
+  const std::uint32_t transient_code = transient_code_for(*policy);
   const auto result = retry(
       *policy,
       [&] {
         starts.push_back(time.elapsed());
-        return to_underlying(win32_error::ipsec_qm_policy_pending_deletion);
+        return transient_code;
       },
       retry_options{.clock = time.clock(),
                     .sleeper = time.sleeper(),
@@ -63,9 +87,9 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
                     .stop = truncate.get_token()});
   const retry_error& stopped = result.error();  // the op never succeeds
   const bool truncated = stopped.reason == stop_reason::cancelled;
-  const bool random = !policy->settings().seed && policy->delays().jitter != jitter_mode::none;
-  const bool decorrelated_random =
-      !policy->settings().seed && policy->delays().strategy == backoff_strategy::decorrelated;
+  const bool random = !delays.empty() && !policy->settings().seed &&
+                      (policy->delays().jitter != jitter_mode::none ||
+                       policy->delays().strategy == backoff_strategy::decorrelated);
 
   if (args.json) {
     out << "{\"policy\":" << json_string(policy->format()) << ",\"calls\":" << starts.size()
@@ -80,12 +104,12 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
     for (std::size_t i = 0; i < starts.size(); ++i) {
       out << (i ? "," : "") << starts[i].count();
     }
-    out << "],\"random\":" << (random || decorrelated_random ? "true" : "false") << "}\n";
+    out << "],\"random\":" << (random ? "true" : "false") << "}\n";
     return exit_ok;
   }
 
   out << "policy: " << policy->format() << '\n';
-  if (random || decorrelated_random) {
+  if (random) {
     out << "note: delays are random on each run; add seed=N (or --seed N) to reproduce them\n";
   }
   out << " call  starts at    then waits\n";

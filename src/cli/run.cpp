@@ -31,7 +31,7 @@ CLI::Validator whole_number(T min, T max) {
         return "'" + text + "' is not a whole number from " + std::to_string(min) + " to " +
                std::to_string(max);
       },
-      "UINT");
+      "");
 }
 
 }  // namespace

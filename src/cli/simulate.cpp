@@ -2,6 +2,7 @@
 #include <ipsec_retry/ipsec/operations.hpp>
 #include <ipsec_retry/ipsec/simulated_agent.hpp>
 
+#include <charconv>
 #include <ostream>
 #include <vector>
 
@@ -95,13 +96,15 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
   agent.begin_deletion(policy_kind::quick_mode, name, time.now() + completes_after.value());
   for (const std::string& spec : args.injections) {
     const std::size_t colon = spec.find(':');
-    const auto call = colon == std::string::npos
-                          ? result<std::uint32_t>(code_parse_errc::empty)
-                          : parse_code(std::string_view(spec).substr(0, colon));
+    const std::string_view number =
+        std::string_view(spec).substr(0, colon == std::string::npos ? spec.size() : colon);
+    std::uint64_t call = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), call);
+    const bool call_ok = colon != std::string::npos && ec == std::errc{} &&
+                         end == number.data() + number.size() && call >= 1;
     const auto code = colon == std::string::npos
                           ? result<std::uint32_t>(code_parse_errc::empty)
                           : parse_code(std::string_view(spec).substr(colon + 1));
-    const bool call_ok = call && call.value() >= 1 && (call.value() >> 31) == 0;
     if (!call_ok || !code) {
       err << "ipsec-retry simulate: bad --inject '" << spec
           << "': expected N:CODE, N the call number (1, 2, ...) and CODE a code as for explain "
@@ -110,7 +113,7 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
       err << '\n';
       return exit_bad_input;
     }
-    agent.inject(call.value(), win32_error{code.value()});
+    agent.inject(call, win32_error{code.value()});
   }
 
   std::vector<call_record> timeline;

@@ -49,7 +49,8 @@ inline std::error_code make_error_code(registry_errc e) noexcept {
 }
 
 /// A refused configuration: where, which site, and why. `message` is complete, e.g.
-///   "line 3 (qm.delete): column 9: bad value '5' for 'timeout': expected a duration ..."
+///   "line 3 (qm.delete): column 20: bad value '5' for 'timeout': expected a duration ..."
+/// for the line "qm.delete: timeout=5" (columns count in the line, from 1).
 struct config_error {
   registry_errc code;
   std::string source;  ///< "line 3" or the environment variable's name

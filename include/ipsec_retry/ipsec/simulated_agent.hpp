@@ -9,7 +9,7 @@
 //   * Delete of an active policy in use by SAs starts a pending deletion lasting deletion_time
 //     and returns ERROR_SUCCESS; one not in use is removed at once.
 //   * Add of an existing policy gets *_EXISTS (13000 / 13003).
-//   * MM auth methods (by GUID) follow the same rules with 13010 / 13011 / 13022.
+//   * MM auth methods (by GUID) can only be deleted: NOT_FOUND 13011, PENDING_DELETION 13022.
 //   * Scripted faults: inject(N, code) makes the agent's call N (1-based, counting every
 //     operation) return `code` without touching any state.
 // Thread-safe: one mutex guards the state. Setup calls do not count as agent calls.
@@ -75,7 +75,7 @@ class simulated_agent final : public policy_agent {
   };
   enum class operation : std::uint8_t { add, set, remove, get };
 
-  // Counts the call, applies an injected fault, settles an expired deletion; then `decide`.
+  // Counts the call, applies an injected fault, settles an expired deletion, then applies `op`.
   win32_error call(std::map<std::wstring, entry, std::less<>>& table, std::wstring_view name,
                    policy_codes codes, operation op);
   std::map<std::wstring, entry, std::less<>>& table(policy_kind kind) {
