@@ -23,6 +23,7 @@
 
 #include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/guards.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 #include <ipsec_retry/win32_error.hpp>
 
@@ -154,15 +155,17 @@ struct no_retry_hook {
 ///                                std::chrono::nanoseconds next) { log(call, ec, next); },
 ///                 .stop = source.get_token()}
 /// on_retry(call, code, next_delay) runs after call `call` failed transiently, before the
-/// sleep of `next_delay`.
+/// sleep of `next_delay`. `guard` (guards.hpp: a retry_budget, a circuit_breaker, both) is asked
+/// before every call and told every verdict; the default no_guard costs nothing.
 template <clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook>
+          class OnRetry = no_retry_hook, class Guard = no_guard>
 struct retry_options {
   Clock clock{};
   Sleeper sleeper{};
   OnRetry on_retry{};
   std::stop_token stop{};
   std::optional<time_point> deadline{};  ///< absolute; the earlier of it and start + timeout wins
+  Guard guard{};
 };
 
 namespace detail {
@@ -200,6 +203,7 @@ struct op_result<R> {
   }
   static verdict classify(const classifier& c, R r) noexcept { return c(normalized(r)); }
   static std::error_code error(R r) noexcept { return make_error_code(win32_error{normalized(r)}); }
+  static std::optional<std::uint32_t> windows(R r) noexcept { return normalized(r); }
   static value_type value(R r) noexcept { return win32_error{static_cast<std::uint32_t>(r)}; }
 };
 
@@ -217,6 +221,7 @@ struct op_result<R> {
                : c(normalize(h));
   }
   static std::error_code error(R r) noexcept { return make_error_code(as_hresult(r)); }
+  static std::optional<std::uint32_t> windows(R r) noexcept { return normalize(as_hresult(r)); }
   static value_type value(R r) noexcept { return as_hresult(r); }
 };
 
@@ -225,6 +230,9 @@ struct op_result<std::error_code> {
   using value_type = std::error_code;
   static verdict classify(const classifier& c, const std::error_code& r) noexcept { return c(r); }
   static std::error_code error(const std::error_code& r) noexcept { return r; }
+  static std::optional<std::uint32_t> windows(const std::error_code& r) noexcept {
+    return r ? windows_code(r) : std::optional<std::uint32_t>(0u);
+  }
   static value_type value(std::error_code r) noexcept { return r; }
 };
 
@@ -241,6 +249,9 @@ struct op_result<R> {
   }
   static std::error_code error(const R& r) noexcept {
     return r.has_value() ? std::error_code{} : r.error();
+  }
+  static std::optional<std::uint32_t> windows(const R& r) noexcept {
+    return r.has_value() ? std::optional<std::uint32_t>(0u) : windows_code(r.error());
   }
   static retry_result<value_type> value(R&& r) {
     if constexpr (std::is_void_v<value_type>) {
@@ -259,11 +270,11 @@ using retry_value_t = typename op_result<op_return_t<Op>>::value_type;
 
 // The loop after a first call that did not succeed. Kept apart from retry() so the fast path
 // stays small enough to inline.
-template <class Op, class Clock, class Sleeper, class OnRetry>
-retry_result<retry_value_t<Op>> retry_after_failure(const retry_policy& policy, Op& op,
-                                                    const retry_options<Clock, Sleeper, OnRetry>& options,
-                                                    Clock& clock, time_point start,
-                                                    op_return_t<Op> r, verdict v) {
+template <class Op, class Clock, class Sleeper, class OnRetry, class Guard>
+retry_result<retry_value_t<Op>> retry_after_failure(
+    const retry_policy& policy, Op& op,
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options, Clock& clock, time_point start,
+    op_return_t<Op> r, verdict v) {
   using traits = op_result<op_return_t<Op>>;
   Sleeper sleeper = options.sleeper;
   retry_state state(policy, start, options.deadline);
@@ -274,6 +285,13 @@ retry_result<retry_value_t<Op>> retry_after_failure(const retry_policy& policy, 
     if (step.what == next_step::action::stop) {
       return retry_error{traits::error(r), step.reason, state.calls(), end - start};
     }
+    if constexpr (Guard::active) {
+      // Refused before sleeping: no point waiting for a call that will not be made.
+      if (auto refused = options.guard.admit(state.calls() + 1)) {
+        return retry_error{refused->code ? refused->code : traits::error(r), refused->reason,
+                           state.calls(), end - start};
+      }
+    }
     options.on_retry(state.calls(), traits::error(r), step.delay);
     if (!sleeper.sleep_for(step.delay, options.stop)) {
       return retry_error{traits::error(r), stop_reason::cancelled, state.calls(),
@@ -281,6 +299,7 @@ retry_result<retry_value_t<Op>> retry_after_failure(const retry_policy& policy, 
     }
     r = std::invoke(op);
     v = traits::classify(policy.classify(), r);
+    if constexpr (Guard::active) options.guard.record(v, traits::windows(r));
   }
 }
 
@@ -289,9 +308,10 @@ retry_result<retry_value_t<Op>> retry_after_failure(const retry_policy& policy, 
 /// Calls `op` until it succeeds or `policy` says stop, reading time from options.clock and
 /// waiting with options.sleeper. Returns the op's value (for code-returning ops: the success
 /// or warning code itself, e.g. WARNING_IPSEC_QM_POLICY_PRUNED), or a retry_error.
-template <class Op, class Clock, class Sleeper, class OnRetry>
-retry_result<detail::retry_value_t<Op>> retry(const retry_policy& policy, Op&& op,
-                                              const retry_options<Clock, Sleeper, OnRetry>& options) {
+template <class Op, class Clock, class Sleeper, class OnRetry, class Guard>
+retry_result<detail::retry_value_t<Op>> retry(
+    const retry_policy& policy, Op&& op,
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options) {
   using traits = detail::op_result<detail::op_return_t<Op>>;
   Clock clock = options.clock;
   const time_point start = clock.now();
@@ -299,8 +319,14 @@ retry_result<detail::retry_value_t<Op>> retry(const retry_policy& policy, Op&& o
     return retry_error{make_error_code(win32_error::cancelled), stop_reason::cancelled, 0,
                        std::chrono::nanoseconds::zero()};
   }
+  if constexpr (Guard::active) {
+    if (auto refused = options.guard.admit(1)) {
+      return retry_error{refused->code, refused->reason, 0, std::chrono::nanoseconds::zero()};
+    }
+  }
   detail::op_return_t<Op> r = std::invoke(op);
   const verdict v = traits::classify(policy.classify(), r);
+  if constexpr (Guard::active) options.guard.record(v, traits::windows(r));
   if (v == verdict::success) [[likely]] return traits::value(std::move(r));
   return detail::retry_after_failure(policy, op, options, clock, start, std::move(r), v);
 }

@@ -132,6 +132,15 @@ config_result<void> call_site_registry::define(std::string_view name,
   if (find(sites_, name) != nullptr) {
     return error(registry_errc::duplicate_site, "define", name, "this site is already defined");
   }
+  // "qm.delete", "qm_delete" and "QM.DELETE" would all read IPSEC_RETRY_QM_DELETE.
+  const std::string variable = environment_variable(name);
+  for (const site& s : sites_) {
+    if (environment_variable(s.name) == variable) {
+      return error(registry_errc::duplicate_site, "define", name,
+                   "its environment variable " + variable + " is already that of site '" +
+                       s.name + "'");
+    }
+  }
   const auto at = std::lower_bound(sites_.begin(), sites_.end(), name,
                                    [](const site& s, std::string_view n) { return s.name < n; });
   sites_.insert(at, site{std::string(name), default_policy, default_policy});
@@ -149,6 +158,7 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
   std::vector<site> staged = sites_;  // all-or-nothing
   std::vector<std::string> seen;
   std::size_t line_number = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a UTF-8 BOM (Notepad)
   while (!text.empty() || line_number == 0) {
     ++line_number;
     const std::size_t newline = text.find('\n');

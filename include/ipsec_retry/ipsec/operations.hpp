@@ -92,11 +92,11 @@ inline retry_policy with_idempotency(const retry_policy& policy, bool idempotent
 
 /// Runs `op` on policy `name` of `kind` through `agent` with `policy`'s limits and the
 /// operation's idempotency rule. Any agent with policy_agent's member functions works.
-template <class Agent, clock_source Clock, sleeper Sleeper, class OnRetry>
+template <class Agent, clock_source Clock, sleeper Sleeper, class OnRetry, class Guard>
 retry_result<operation_result> run_policy_operation(
     Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name,
     native_policy body, const retry_policy& policy,
-    const retry_options<Clock, Sleeper, OnRetry>& options, add_rules rules = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options, add_rules rules = {}) {
   const bool idempotent = op != policy_operation::add || rules.exists_after_ambiguous_is_done;
   const retry_policy effective = detail::with_idempotency(policy, idempotent);
   const policy_codes codes = codes_for(kind);
@@ -136,66 +136,66 @@ retry_result<operation_result> run_policy_operation(
 
 /// DeleteQMPolicy, retried. See the rules at the top.
 template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook>
+          class OnRetry = no_retry_hook, class Guard = no_guard>
 retry_result<operation_result> delete_qm_policy(
     Agent& agent, std::wstring_view name,
     const retry_policy& policy = builtin_policy(policy_operation::remove),
-    const retry_options<Clock, Sleeper, OnRetry>& options = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}) {
   return run_policy_operation(agent, policy_operation::remove, policy_kind::quick_mode, name, {},
                               policy, options);
 }
 
 /// SetQMPolicy, retried.
 template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook>
+          class OnRetry = no_retry_hook, class Guard = no_guard>
 retry_result<operation_result> set_qm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
     const retry_policy& policy = builtin_policy(policy_operation::set),
-    const retry_options<Clock, Sleeper, OnRetry>& options = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}) {
   return run_policy_operation(agent, policy_operation::set, policy_kind::quick_mode, name, body,
                               policy, options);
 }
 
 /// AddQMPolicy, retried; `rules` opts in to retrying ambiguous failures.
 template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook>
+          class OnRetry = no_retry_hook, class Guard = no_guard>
 retry_result<operation_result> add_qm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
     const retry_policy& policy = builtin_policy(policy_operation::add),
-    const retry_options<Clock, Sleeper, OnRetry>& options = {}, add_rules rules = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, add_rules rules = {}) {
   return run_policy_operation(agent, policy_operation::add, policy_kind::quick_mode, name, body,
                               policy, options, rules);
 }
 
 /// DeleteMMPolicy, retried.
 template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook>
+          class OnRetry = no_retry_hook, class Guard = no_guard>
 retry_result<operation_result> delete_mm_policy(
     Agent& agent, std::wstring_view name,
     const retry_policy& policy = builtin_policy(policy_operation::remove),
-    const retry_options<Clock, Sleeper, OnRetry>& options = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}) {
   return run_policy_operation(agent, policy_operation::remove, policy_kind::main_mode, name, {},
                               policy, options);
 }
 
 /// SetMMPolicy, retried.
 template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook>
+          class OnRetry = no_retry_hook, class Guard = no_guard>
 retry_result<operation_result> set_mm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
     const retry_policy& policy = builtin_policy(policy_operation::set),
-    const retry_options<Clock, Sleeper, OnRetry>& options = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}) {
   return run_policy_operation(agent, policy_operation::set, policy_kind::main_mode, name, body,
                               policy, options);
 }
 
 /// AddMMPolicy, retried; `rules` opts in to retrying ambiguous failures.
 template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook>
+          class OnRetry = no_retry_hook, class Guard = no_guard>
 retry_result<operation_result> add_mm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
     const retry_policy& policy = builtin_policy(policy_operation::add),
-    const retry_options<Clock, Sleeper, OnRetry>& options = {}, add_rules rules = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, add_rules rules = {}) {
   return run_policy_operation(agent, policy_operation::add, policy_kind::main_mode, name, body,
                               policy, options, rules);
 }

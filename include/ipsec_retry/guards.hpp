@@ -1,0 +1,204 @@
+// ipsec_retry: protecting the Policy Agent from retry storms.
+//
+// A guard sits in front of every call retry() makes: it may refuse a call (the loop then stops
+// with the guard's reason) and it learns every call's verdict. Guards are shared between call
+// sites and threads; the loop holds only a pointer, and retry_options{} without a guard costs
+// nothing (no_guard compiles away).
+//
+//   ipsec_retry::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+//   ipsec_retry::circuit_breaker breaker({.failure_threshold = 5, .cool_down = 30s});
+//   auto r = ipsec_retry::retry(policy, op,
+//       ipsec_retry::retry_options{.guard = ipsec_retry::guard_all{{&budget}, {&breaker}}});
+#pragma once
+
+#include <ipsec_retry/classify.hpp>
+#include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/retry_policy.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace ipsec_retry {
+
+enum class stop_reason : std::uint8_t;  // defined in retry.hpp
+
+/// A refused call: why, and (for circuit_open) the code the guard remembers.
+struct refusal {
+  stop_reason reason;
+  std::error_code code;  ///< empty: report the last call's code
+};
+
+/// The guard that never refuses and learns nothing: the default, free.
+struct no_guard {
+  static constexpr bool active = false;
+  constexpr std::optional<refusal> admit(std::uint32_t) const noexcept { return std::nullopt; }
+  constexpr void record(verdict, std::optional<std::uint32_t>) const noexcept {}
+};
+
+/// A shared retry budget with gRPC's retry-throttling semantics (gRFC A6):
+///   tokens start at max_tokens; a failed call subtracts 1, a successful call adds token_ratio
+///   (never above max_tokens, never below 0); a retry is allowed only while
+///   tokens > max_tokens / 2. A first call is never refused.
+/// Lock-free: tokens are kept in thousandths in one atomic integer. Thread-safe.
+class retry_budget {
+ public:
+  struct settings {
+    double max_tokens = 10;    ///< in (0, 1000]
+    double token_ratio = 0.1;  ///< in (0, max_tokens], thousandths precision
+    friend bool operator==(const settings&, const settings&) = default;
+  };
+
+  /// Parses "max_tokens=10, token_ratio=0.1" (either key may be omitted).
+  static policy_result<settings> parse(std::string_view text);
+  /// Validates ranges; errors name the key.
+  static policy_result<settings> make(const settings& s);
+
+  /// `s` must be valid (see make); out-of-range values are clamped into range.
+  explicit retry_budget(const settings& s) noexcept;
+  retry_budget(const retry_budget&) = delete;
+  retry_budget& operator=(const retry_budget&) = delete;
+
+  /// May the caller retry now? (tokens > max_tokens / 2)
+  bool allow_retry() const noexcept {
+    return tokens_.load(std::memory_order_relaxed) > max_milli_ / 2;
+  }
+  void on_success() noexcept { add(ratio_milli_); }
+  void on_failure() noexcept { add(-1000); }
+  /// Current tokens (for reports and tests).
+  double tokens() const noexcept {
+    return static_cast<double>(tokens_.load(std::memory_order_relaxed)) / 1000.0;
+  }
+
+ private:
+  void add(std::int64_t delta) noexcept {
+    std::int64_t current = tokens_.load(std::memory_order_relaxed);
+    std::int64_t next = 0;
+    do {
+      next = current + delta;
+      if (next > max_milli_) next = max_milli_;
+      if (next < 0) next = 0;
+    } while (!tokens_.compare_exchange_weak(current, next, std::memory_order_relaxed));
+  }
+
+  std::int64_t max_milli_;
+  std::int64_t ratio_milli_;
+  std::atomic<std::int64_t> tokens_;
+};
+
+/// Transport failures that say the agent's server is unreachable or overloaded:
+/// RPC_S_SERVER_UNAVAILABLE 1722, RPC_S_SERVER_TOO_BUSY 1723, RPC_S_CALL_FAILED 1726,
+/// RPC_S_CALL_FAILED_DNE 1727, EPT_S_NOT_REGISTERED 1753, RPC_S_COMM_FAILURE 1820.
+constexpr bool is_transport_failure(std::uint32_t normalized) noexcept {
+  switch (normalized) {
+    case 1722:
+    case 1723:
+    case 1726:
+    case 1727:
+    case 1753:
+    case 1820:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// A circuit breaker for one agent endpoint (server). After failure_threshold consecutive
+/// transport failures it opens: calls are refused at once (circuit_open, keeping the last
+/// code) for cool_down. Then one probe call is let through (half-open): a transport failure
+/// opens it again, anything else closes it. Thread-safe (one mutex).
+class circuit_breaker {
+ public:
+  enum class state : std::uint8_t { closed, open, half_open };
+  struct settings {
+    std::uint32_t failure_threshold = 5;  ///< consecutive transport failures that open it (>= 1)
+    std::chrono::nanoseconds cool_down = std::chrono::seconds{30};  ///< open for this long
+  };
+
+  template <clock_source Clock>
+  circuit_breaker(const settings& s, Clock clock)
+      : settings_(s), now_([clock]() mutable { return clock.now(); }) {
+    if (settings_.failure_threshold == 0) settings_.failure_threshold = 1;
+  }
+  explicit circuit_breaker(const settings& s) : circuit_breaker(s, steady_clock_source{}) {}
+  circuit_breaker(const circuit_breaker&) = delete;
+  circuit_breaker& operator=(const circuit_breaker&) = delete;
+
+  /// Whether a call may go ahead now; when half-open, only the first caller (the probe) may.
+  std::optional<refusal> admit();
+  /// A call's outcome: `code` is its normalized Windows code (if it had one).
+  void record(verdict v, std::optional<std::uint32_t> code);
+
+  state current() const;
+  /// The last transport failure code seen (ERROR_SUCCESS before any).
+  std::error_code last_code() const;
+
+ private:
+  settings settings_;
+  std::function<time_point()> now_;
+  mutable std::mutex mutex_;
+  state state_ = state::closed;
+  std::uint32_t consecutive_ = 0;
+  time_point open_until_{};
+  bool probe_in_flight_ = false;
+  std::uint32_t last_code_ = 0;
+};
+
+/// One circuit breaker per agent endpoint (server name; "" = this machine). The references
+/// returned stay valid for the registry's lifetime. Thread-safe.
+class circuit_breakers {
+ public:
+  template <clock_source Clock = steady_clock_source>
+  explicit circuit_breakers(const circuit_breaker::settings& s, Clock clock = {})
+      : settings_(s), now_([clock]() mutable { return clock.now(); }) {}
+
+  circuit_breaker& for_server(std::wstring_view server);
+
+ private:
+  circuit_breaker::settings settings_;
+  std::function<time_point()> now_;
+  std::mutex mutex_;
+  std::map<std::wstring, circuit_breaker, std::less<>> breakers_;
+};
+
+/// Guard adapters for retry_options::guard.
+struct budget_guard {
+  static constexpr bool active = true;
+  retry_budget* budget;
+  std::optional<refusal> admit(std::uint32_t call) const noexcept;
+  void record(verdict v, std::optional<std::uint32_t>) const noexcept;
+};
+
+struct breaker_guard {
+  static constexpr bool active = true;
+  circuit_breaker* breaker;
+  std::optional<refusal> admit(std::uint32_t) const { return breaker->admit(); }
+  void record(verdict v, std::optional<std::uint32_t> code) const { breaker->record(v, code); }
+};
+
+/// Both guards: a call must pass each; both learn every verdict.
+template <class First, class Second>
+struct guard_all {
+  static constexpr bool active = true;
+  First first;
+  Second second;
+  std::optional<refusal> admit(std::uint32_t call) const {
+    if (auto refused = first.admit(call)) return refused;
+    return second.admit(call);
+  }
+  void record(verdict v, std::optional<std::uint32_t> code) const {
+    first.record(v, code);
+    second.record(v, code);
+  }
+};
+template <class First, class Second>
+guard_all(First, Second) -> guard_all<First, Second>;
+
+}  // namespace ipsec_retry

@@ -1,0 +1,190 @@
+#include <ipsec_retry/guards.hpp>
+#include <ipsec_retry/retry.hpp>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+namespace ir = ipsec_retry;
+using namespace std::chrono_literals;
+
+namespace {
+ir::retry_policy policy(const char* text) { return ir::retry_policy::parse(text).value(); }
+}  // namespace
+
+TEST(RetryBudget, FollowsGrpcA6TokenArithmetic) {
+  ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+  EXPECT_EQ(budget.tokens(), 10.0);
+  for (int i = 0; i < 4; ++i) budget.on_failure();
+  EXPECT_EQ(budget.tokens(), 6.0);
+  EXPECT_TRUE(budget.allow_retry());  // 6 > 5
+  budget.on_failure();
+  EXPECT_EQ(budget.tokens(), 5.0);
+  EXPECT_FALSE(budget.allow_retry()) << "a retry needs tokens > max_tokens / 2";
+  budget.on_success();
+  EXPECT_DOUBLE_EQ(budget.tokens(), 5.1);
+  EXPECT_TRUE(budget.allow_retry());
+  for (int i = 0; i < 100; ++i) budget.on_failure();
+  EXPECT_EQ(budget.tokens(), 0.0) << "never below 0";
+  for (int i = 0; i < 1000; ++i) budget.on_success();
+  EXPECT_EQ(budget.tokens(), 10.0) << "never above max_tokens";
+}
+
+TEST(RetryBudget, ParsesAndValidatesItsSettings) {
+  const auto s = ir::retry_budget::parse("max_tokens=10, token_ratio=0.1");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s.value().max_tokens, 10.0);
+  EXPECT_EQ(s.value().token_ratio, 0.1);
+  EXPECT_TRUE(ir::retry_budget::parse(""));
+  EXPECT_EQ(ir::retry_budget::parse("max_tokens=0").error().token, "max_tokens");
+  EXPECT_EQ(ir::retry_budget::parse("max_tokens=1001").error().code, ir::policy_errc::out_of_range);
+  EXPECT_EQ(ir::retry_budget::parse("token_ratio=0").error().token, "token_ratio");
+  EXPECT_EQ(ir::retry_budget::parse("tokens=5").error().code, ir::policy_errc::unknown_key);
+  EXPECT_EQ(ir::retry_budget::parse("max_tokens=x").error().code, ir::policy_errc::bad_value);
+  EXPECT_EQ(ir::retry_budget::parse("max_tokens=5,,").error().code, ir::policy_errc::syntax);
+}
+
+// Issue 7: a budget of max_tokens=10, token_ratio=0.1 against a 10 s deletion stops the storm
+// within the first few calls.
+TEST(RetryBudget, StopsARetryStormWithinTheFirstFewCalls) {
+  ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+  ir::virtual_time vt;
+  int calls = 0;
+  const auto r = ir::retry(
+      policy("timeout=30s, initial=10ms, jitter=none"),
+      [&] {
+        ++calls;
+        return vt.elapsed() < 10s ? 13023u : 0u;
+      },
+      ir::retry_options{.clock = vt.clock(),
+                        .sleeper = vt.sleeper(),
+                        .guard = ir::budget_guard{&budget}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, ir::stop_reason::budget_exhausted);
+  EXPECT_EQ(r.error().calls, 5u) << "10 tokens, retry only while tokens > 5";
+  EXPECT_EQ(r.error().code, ir::win32_error::ipsec_qm_policy_pending_deletion);
+  // The first call of the next caller is never refused, its retries are.
+  const auto next = ir::retry(policy("timeout=1s"), [] { return 13023u; },
+                              ir::retry_options{.clock = vt.clock(),
+                                                .sleeper = vt.sleeper(),
+                                                .guard = ir::budget_guard{&budget}});
+  ASSERT_FALSE(next);
+  EXPECT_EQ(next.error().calls, 1u);
+  EXPECT_EQ(next.error().reason, ir::stop_reason::budget_exhausted);
+}
+
+TEST(RetryBudget, SuccessesRefillIt) {
+  ir::retry_budget budget({.max_tokens = 4, .token_ratio = 1});
+  ir::virtual_time vt;
+  for (int i = 0; i < 2; ++i) budget.on_failure();  // 2 tokens: retries refused
+  EXPECT_FALSE(budget.allow_retry());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(ir::retry(policy("attempts=1"), [] { return 0u; },
+                          ir::retry_options{.clock = vt.clock(),
+                                            .sleeper = vt.sleeper(),
+                                            .guard = ir::budget_guard{&budget}}));
+  }
+  EXPECT_EQ(budget.tokens(), 4.0);
+  EXPECT_TRUE(budget.allow_retry());
+}
+
+TEST(RetryBudget, IsLockFreeAcrossThreads) {
+  ir::retry_budget budget({.max_tokens = 1000, .token_ratio = 1});
+  std::vector<std::jthread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10000; ++i) {
+        budget.on_failure();
+        budget.on_success();
+      }
+    });
+  }
+  threads.clear();
+  EXPECT_EQ(budget.tokens(), 1000.0);
+}
+
+TEST(CircuitBreaker, OpensAfterConsecutiveTransportFailuresAndFailsFast) {
+  ir::virtual_time vt;
+  ir::circuit_breaker breaker({.failure_threshold = 3, .cool_down = 1s}, vt.clock());
+  int calls = 0;
+  const auto r = ir::retry(
+      policy("attempts=10, initial=10ms, jitter=none"),
+      [&] {
+        ++calls;
+        return 1722u;  // RPC_S_SERVER_UNAVAILABLE
+      },
+      ir::retry_options{.clock = vt.clock(),
+                        .sleeper = vt.sleeper(),
+                        .guard = ir::breaker_guard{&breaker}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, ir::stop_reason::circuit_open);
+  EXPECT_EQ(r.error().calls, 3u);
+  EXPECT_EQ(r.error().code, ir::win32_error::rpc_s_server_unavailable);
+  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::open);
+
+  // Another caller fails fast without calling, keeping the last code.
+  const auto fast = ir::retry(policy("attempts=10"), [&] { return ++calls, 0u; },
+                              ir::retry_options{.clock = vt.clock(),
+                                                .sleeper = vt.sleeper(),
+                                                .guard = ir::breaker_guard{&breaker}});
+  ASSERT_FALSE(fast);
+  EXPECT_EQ(fast.error().reason, ir::stop_reason::circuit_open);
+  EXPECT_EQ(fast.error().calls, 0u);
+  EXPECT_EQ(fast.error().code, ir::win32_error::rpc_s_server_unavailable);
+  EXPECT_EQ(calls, 3);
+}
+
+TEST(CircuitBreaker, HalfOpenProbeClosesOrReopensIt) {
+  ir::virtual_time vt;
+  ir::circuit_breaker breaker({.failure_threshold = 1, .cool_down = 1s}, vt.clock());
+  breaker.record(ir::verdict::transient, 1727u);
+  ASSERT_EQ(breaker.current(), ir::circuit_breaker::state::open);
+  EXPECT_TRUE(breaker.admit());  // refused during the cool-down
+  vt.advance(1s);
+  EXPECT_FALSE(breaker.admit()) << "the first caller after the cool-down is the probe";
+  EXPECT_TRUE(breaker.admit()) << "only one probe at a time";
+  breaker.record(ir::verdict::transient, 1722u);  // the probe failed: open again
+  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::open);
+  vt.advance(1s);
+  EXPECT_FALSE(breaker.admit());
+  breaker.record(ir::verdict::success, 0u);  // the probe succeeded: closed
+  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::closed);
+  EXPECT_FALSE(breaker.admit());
+}
+
+TEST(CircuitBreaker, NonTransportResultsResetTheCount) {
+  ir::virtual_time vt;
+  ir::circuit_breaker breaker({.failure_threshold = 2, .cool_down = 1s}, vt.clock());
+  breaker.record(ir::verdict::transient, 1722u);
+  breaker.record(ir::verdict::transient, 13023u);  // the agent answered: reachable
+  breaker.record(ir::verdict::transient, 1722u);
+  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::closed);
+  breaker.record(ir::verdict::transient, 1820u);
+  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::open);
+}
+
+TEST(CircuitBreakers, OnePerServer) {
+  ir::virtual_time vt;
+  ir::circuit_breakers breakers({.failure_threshold = 1, .cool_down = 1s}, vt.clock());
+  breakers.for_server(L"dc01").record(ir::verdict::transient, 1722u);
+  EXPECT_EQ(breakers.for_server(L"dc01").current(), ir::circuit_breaker::state::open);
+  EXPECT_EQ(breakers.for_server(L"dc02").current(), ir::circuit_breaker::state::closed);
+  EXPECT_EQ(&breakers.for_server(L"dc01"), &breakers.for_server(L"dc01"));
+}
+
+TEST(Guards, BothMustAdmitAndBothLearn) {
+  ir::virtual_time vt;
+  ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+  ir::circuit_breaker breaker({.failure_threshold = 100, .cool_down = 1s}, vt.clock());
+  const auto r = ir::retry(policy("timeout=1h, initial=1ms"), [] { return 1722u; },
+                           ir::retry_options{.clock = vt.clock(),
+                                             .sleeper = vt.sleeper(),
+                                             .guard = ir::guard_all{ir::budget_guard{&budget},
+                                                                    ir::breaker_guard{&breaker}}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, ir::stop_reason::budget_exhausted);
+  EXPECT_EQ(r.error().calls, 5u);
+  EXPECT_EQ(budget.tokens(), 5.0);
+  EXPECT_EQ(breaker.last_code(), ir::win32_error::rpc_s_server_unavailable);
+}
