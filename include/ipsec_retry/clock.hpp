@@ -9,6 +9,8 @@
 //   vt.elapsed();                                        // how much virtual time the loop took
 #pragma once
 
+#include <algorithm>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -17,6 +19,7 @@
 #include <limits>
 #include <mutex>
 #include <stop_token>
+#include <thread>
 
 namespace ipsec_retry {
 
@@ -51,6 +54,18 @@ struct real_sleeper {
   bool sleep_for(nanoseconds d, const std::stop_token& stop) const {
     if (stop.stop_requested()) return false;
     if (d <= nanoseconds::zero()) return true;
+#if defined(__GLIBCXX__) && !defined(_GLIBCXX_HAVE_LINUX_FUTEX)
+    // libstdc++ without futexes (MinGW-w64 GCC 12): ~stop_callback, racing its callback on the
+    // thread that requested the stop, waits on a semaphore whose mutex/condvar fallback can miss
+    // the wake-up and block forever. Poll the token in slices of at most 1 ms instead.
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      const nanoseconds left = d - (std::chrono::steady_clock::now() - start);
+      if (left <= nanoseconds::zero()) return true;
+      std::this_thread::sleep_for(std::min<nanoseconds>(left, std::chrono::milliseconds(1)));
+      if (stop.stop_requested()) return false;
+    }
+#else
     std::mutex mutex;
     std::condition_variable wake;
     bool stopped = false;
@@ -63,9 +78,17 @@ struct real_sleeper {
       wake.notify_all();
     });
     std::unique_lock<std::mutex> lock(mutex);
-    // wait_for measures against steady_clock and re-waits on spurious wake-ups.
-    wake.wait_for(lock, d, [&] { return stopped; });
+    // Waits against steady_clock in slices of at most 50 ms: a notification lost by the
+    // platform's condition variable (seen under Wine's winpthreads) costs one slice, not a hang.
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (!stopped) {
+      const auto left = until - std::chrono::steady_clock::now();
+      if (left <= nanoseconds::zero()) break;
+      wake.wait_for(lock, std::min<nanoseconds>(left, std::chrono::milliseconds{50}),
+                    [&] { return stopped; });
+    }
     return !stopped;
+#endif
   }
 };
 
