@@ -96,6 +96,28 @@ TEST(PendingDeletionWaits, DroppingTheLeaderPromotesTheOldestFollower) {
   EXPECT_FALSE(waits.waiting(key)) << "the last leader leaving ends the wait";
 }
 
+// Regression (found under TSan): a follower released between join() and its first look at the
+// ticket saw an empty role, skipped the wait, and so forgot the object had been pending
+// deletion: its delete then failed with NOT_FOUND instead of gone_after_pending.
+TEST(PendingDeletionWaits, AFollowerReleasedBeforeItLooksStillFollowsUntilTold) {
+  pending_deletion_waits waits;
+  auto leader = waits.lead(key);
+  auto follower = waits.join(key);
+  waits.release(leader);
+  EXPECT_TRUE(follower.follows());
+  EXPECT_FALSE(follower.leads());
+  EXPECT_EQ(waits.wait(follower, 1h, {}), pending_deletion_waits::wake::released);
+  EXPECT_FALSE(follower);
+
+  auto next = waits.lead(key);
+  auto promoted = waits.join(key);
+  next.reset();
+  EXPECT_TRUE(promoted.follows()) << "promoted, but not told yet";
+  EXPECT_FALSE(promoted.leads());
+  EXPECT_EQ(waits.wait(promoted, 1h, {}), pending_deletion_waits::wake::promoted);
+  EXPECT_TRUE(promoted.leads());
+}
+
 // With nobody else around, a coalescing caller makes exactly the calls plain retrying makes.
 TEST(CoalescedOperation, ALoneLeaderPollsWithItsOwnBackoff) {
   scenario s(730ms);

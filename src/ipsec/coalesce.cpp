@@ -29,13 +29,14 @@ void pending_deletion_waits::ticket::reset() noexcept {
 bool pending_deletion_waits::ticket::leads() const noexcept {
   if (!member_) return false;
   std::lock_guard<std::mutex> lock(owner_->mutex_);
-  return member_->part == role::leader;
+  return member_->part == role::leader && !member_->promoted;
 }
 
 bool pending_deletion_waits::ticket::follows() const noexcept {
   if (!member_) return false;
   std::lock_guard<std::mutex> lock(owner_->mutex_);
-  return member_->part == role::follower;
+  // Until told (wait/poll), a released or promoted follower still follows.
+  return member_->part == role::follower || member_->released || member_->promoted;
 }
 
 pending_deletion_waits::key_type pending_deletion_waits::make_key(const wait_key& key) {
@@ -77,8 +78,8 @@ void pending_deletion_waits::release(ticket& leader) {
     member& m = *leader.member_;
     if (m.part != role::leader) return;
     for (member* f : m.wait->second.followers) {
-      f->part = role::detached;  // released: the follower sees a detached member
-      f->promoted = false;
+      f->part = role::detached;
+      f->released = true;  // told by its next wait()/poll()
     }
     waits_.erase(m.wait);
     m.part = role::detached;
@@ -89,8 +90,11 @@ void pending_deletion_waits::release(ticket& leader) {
 }
 
 std::optional<pending_deletion_waits::wake> pending_deletion_waits::take_wake(member& m) {
-  if (m.part == role::detached) return wake::released;
-  if (m.part == role::leader && m.promoted) {
+  if (m.released) {
+    m.released = false;
+    return wake::released;
+  }
+  if (m.promoted) {
     m.promoted = false;
     return wake::promoted;
   }

@@ -74,7 +74,8 @@ class pending_deletion_waits {
 
     /// Gives up this ticket's part (see above).
     void reset() noexcept;
-    /// Whether this ticket leads a wait / follows one (a promoted follower leads).
+    /// Whether this ticket leads a wait / follows one, as far as its holder has been told: a
+    /// follower released or promoted still follows until wait() or poll() reports it.
     bool leads() const noexcept;
     bool follows() const noexcept;
     explicit operator bool() const noexcept { return member_ != nullptr; }
@@ -125,6 +126,7 @@ class pending_deletion_waits {
   struct member {
     role part = role::detached;
     bool promoted = false;  // a follower made leader, not yet told
+    bool released = false;  // a follower released, not yet told
     map_type::iterator wait;
   };
 
