@@ -171,6 +171,9 @@ inline std::chrono::nanoseconds time_left(time_point now, std::optional<time_poi
 //     (stop, exception) hands the wait over.
 // A follower whose deadline comes while waiting makes its final call there (at_deadline=
 // final_call) or stops with deadline_exceeded (give_up); its last code is PENDING_DELETION.
+// A follower's wait is a real (condition variable) wait: its length is the time left to the
+// deadline as read from options.clock, waited on steady_clock. With a virtual clock, only the
+// leader's sleeps are virtual; followers are woken by the leader, not by virtual time.
 template <class Agent, class Clock, class Sleeper, class OnRetry, class Guard>
 retry_result<operation_result> run_coalesced(
     Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name,
