@@ -507,3 +507,42 @@ TEST(CliSimulateCallers, BadInputsExit2NamingTheOption) {
     EXPECT_TRUE(has(err.str(), c.names)) << err.str();
   }
 }
+
+// Followers are bounded by their own deadline: against a 10 s deletion with timeout=100ms the
+// leader polls at 0, 10, 30, 70 and makes its final call at 100 ms, then hands over; each
+// follower makes one final call of its own at its deadline (7 calls). With give_up the leader
+// stops at 70 ms (the next delay would cross the deadline); the promoted follower polls at 70,
+// 80 and 100 ms; the last follower, promoted at its deadline, makes its one call there.
+TEST(CliSimulateCallers, FollowersAreBoundedByTheirOwnDeadline) {
+  const auto final_call =
+      run_cli({"simulate", "--json", "--callers", "3", "--coalesce", "--operation", "delete",
+               "--policy", "timeout=100ms, initial=10ms, jitter=none", "--completes-after",
+               "10s"});
+  EXPECT_EQ(final_call.exit_code, 1);
+  EXPECT_EQ(field(final_call.out, "agent_calls"), 7) << final_call.out;
+  std::vector<long long> calls;
+  for (const auto& c : callers(final_call.out)) {
+    EXPECT_EQ(c.outcome, "deadline_exceeded");
+    EXPECT_EQ(c.elapsed_ns, 100 * ms);
+    calls.push_back(c.calls);
+  }
+  EXPECT_EQ(calls, (std::vector<long long>{5, 1, 1}));
+
+  const auto give_up = run_cli({"simulate", "--json", "--callers", "3", "--coalesce",
+                                "--operation", "delete", "--policy",
+                                "timeout=100ms, initial=10ms, jitter=none, at_deadline=give_up",
+                                "--completes-after", "10s"});
+  EXPECT_EQ(field(give_up.out, "agent_calls"), 8) << give_up.out;
+  calls.clear();
+  for (const auto& c : callers(give_up.out)) calls.push_back(c.calls);
+  EXPECT_EQ(calls, (std::vector<long long>{4, 3, 1}));
+}
+
+// 20000 callers run in a fraction of a second: waking followers costs O(woken), not O(N)
+// per event (O(N²) took minutes at the --callers maximum of 100000).
+TEST(CliSimulateCallers, ScalesLinearlyInTheNumberOfCallers) {
+  const auto r = run_cli({"simulate", "--json", "--callers", "20000", "--coalesce", "--budget",
+                          "max_tokens=10", "--operation", "delete", "--policy",
+                          "initial=10ms, jitter=none", "--completes-after", "730ms"});
+  EXPECT_EQ(field(r.out, "agent_calls"), 20004) << r.out.substr(0, 200);
+}

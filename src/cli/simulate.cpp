@@ -8,11 +8,13 @@
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <ostream>
 #include <queue>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
@@ -183,6 +185,7 @@ class caller_simulation {
     c.last = codes(c).pending_deletion;
     c.waiting = true;
     ++c.wait_number;
+    waiting_.emplace_back(id, c.wait_number);
     if (const auto deadline = c.state.deadline()) {
       push(std::max(deadline->time_since_epoch(), nanoseconds::zero()), id, event_kind::timeout,
            c.wait_number);
@@ -191,7 +194,8 @@ class caller_simulation {
 
   void timed_out(caller& c, std::uint32_t id, nanoseconds now) {
     c.waiting = false;
-    c.ticket.reset();
+    c.ticket.reset();  // leaves the wait (hands it over, had it just been promoted)
+    changed_ = true;
     if (effective_.settings().on_deadline == at_deadline::give_up) {
       finish(c, false, to_string(stop_reason::deadline_exceeded), now);
       return;
@@ -230,7 +234,10 @@ class caller_simulation {
     if (budget_ != nullptr) budget_guard{budget_}.record(v, to_underlying(code));
     c.last = code;
     const bool pending = code == codes(c).pending_deletion;
-    if (!pending && c.ticket.leads()) waits_.release(c.ticket);
+    if (!pending && c.ticket.leads()) {
+      waits_.release(c.ticket);
+      changed_ = true;
+    }
     const next_step step = c.state.on_call_end(v, time_point{now});
     if (step.what == next_step::action::succeed) {
       c.report.how = r.value().how;
@@ -258,12 +265,22 @@ class caller_simulation {
     push(now + step.delay, id, event_kind::act);
   }
 
-  // After every event: followers released or promoted make their call now.
+  // After an event that may have woken followers (a release, or a leader leaving): those
+  // released or promoted make their call now. `waiting_` lists the followers in the order they
+  // joined, which is the registry's order: a release wakes them all, a hand-over wakes the
+  // oldest, so the scan stops at the first follower still waiting (O(woken), not O(N)).
   void wake_followers(nanoseconds now) {
-    if (!coalesce_) return;
-    for (std::uint32_t id = 0; id < callers_.size(); ++id) {
+    if (!coalesce_ || !changed_) return;
+    changed_ = false;
+    while (!waiting_.empty()) {
+      const auto [id, number] = waiting_.front();
       caller& c = callers_[id];
-      if (!c.waiting || !waits_.poll(c.ticket)) continue;
+      if (!c.waiting || c.wait_number != number) {  // timed out or done since
+        waiting_.pop_front();
+        continue;
+      }
+      if (!waits_.poll(c.ticket)) break;
+      waiting_.pop_front();
       c.waiting = false;
       c.admitted = false;
       push(now, id, event_kind::call);
@@ -273,6 +290,7 @@ class caller_simulation {
   void finish(caller& c, bool succeeded, std::string_view outcome, nanoseconds now) {
     c.done = true;
     c.waiting = false;
+    if (c.ticket.leads()) changed_ = true;
     c.ticket.reset();  // a leader hands the wait over; a follower leaves it
     c.report.succeeded = succeeded;
     c.report.outcome = std::string(outcome);
@@ -294,6 +312,8 @@ class caller_simulation {
   std::vector<caller> callers_;
   std::priority_queue<event, std::vector<event>, std::greater<>> queue_;
   std::uint64_t order_ = 0;
+  std::deque<std::pair<std::uint32_t, std::uint64_t>> waiting_;  // (caller, wait number)
+  bool changed_ = false;  // a release or hand-over since the last wake_followers
 };
 
 // 10, 0.1: the shortest text that reads back as the same double.
