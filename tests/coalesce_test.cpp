@@ -35,7 +35,9 @@ constexpr ipsec::wait_key key{L"", policy_kind::quick_mode, name};
 constexpr ir::win32_error pending{13023};
 constexpr ir::win32_error not_found{13001};
 
-ir::retry_policy policy(const char* text) { return ir::retry_policy::parse(text).value(); }
+ir::retry_policy policy(const char* text) {
+  return ir::retry_policy::parse(text).value();
+}
 
 // Spins (yielding) until `done()`; the registry's state is the synchronisation, not time.
 template <class Pred>
@@ -153,7 +155,7 @@ TEST(CoalescedOperation, AFollowerJoinsWithoutCallingAndIsReleasedOnCompletion) 
 
 TEST(CoalescedOperation, AFollowerGivesUpAtItsOwnDeadline) {
   scenario s(730ms);
-  auto leader = s.waits.lead(key);  // a leader that never comes back
+  auto leader = s.waits.lead(key);        // a leader that never comes back
   const auto opts = ir::retry_options{};  // real time: the wait is 2 ms
   const auto gave_up = ipsec::delete_qm_policy(
       s.agent, name, policy("timeout=2ms, at_deadline=give_up"), opts, s.co());
@@ -270,8 +272,12 @@ void leader_gives_up_and_hands_over(bool by_exception) {
 
 }  // namespace
 
-TEST(CoalescedOperation, ALeaderOutOfAttemptsHandsOver) { leader_gives_up_and_hands_over(false); }
-TEST(CoalescedOperation, ALeaderWhoseCallThrowsHandsOver) { leader_gives_up_and_hands_over(true); }
+TEST(CoalescedOperation, ALeaderOutOfAttemptsHandsOver) {
+  leader_gives_up_and_hands_over(false);
+}
+TEST(CoalescedOperation, ALeaderWhoseCallThrowsHandsOver) {
+  leader_gives_up_and_hands_over(true);
+}
 
 // A leader whose call fails permanently saw the deletion end as far as it knows (no
 // PENDING_DELETION): it releases the follower, which makes its own call, sees the deletion
@@ -310,8 +316,8 @@ TEST(CoalescedOperation, ManyThreadsWaitOnOneLeaderAndEachCallsOnceAfterRelease)
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < n; ++i) {
     threads.emplace_back([&, i] {
-      results[i] = ipsec::delete_qm_policy(s.agent, name, policy("timeout=30s"), s.options(),
-                                           s.co());
+      results[i] =
+          ipsec::delete_qm_policy(s.agent, name, policy("timeout=30s"), s.options(), s.co());
     });
   }
   spin_until([&] { return s.waits.followers(key) == n; });

@@ -102,8 +102,8 @@ std::optional<pending_deletion_waits::wake> pending_deletion_waits::take_wake(me
 }
 
 pending_deletion_waits::wake pending_deletion_waits::wait(ticket& follower,
-                                                         std::chrono::nanoseconds max_wait,
-                                                         const std::stop_token& stop) {
+                                                          std::chrono::nanoseconds max_wait,
+                                                          const std::stop_token& stop) {
   if (!follower.member_ || follower.owner_ != this) return wake::released;
   member& m = *follower.member_;
   std::unique_lock<std::mutex> lock(mutex_);
