@@ -223,11 +223,12 @@ struct gated_agent {
   pending_deletion_waits& waits;
   std::uint64_t gate;
   bool throw_at_gate;
+  std::size_t followers = 1;  // the gate opens once this many callers follow
   std::atomic<std::uint64_t> calls{0};
 
   ir::win32_error delete_policy(policy_kind kind, std::wstring_view n) {
     if (++calls == gate) {
-      spin_until([&] { return waits.followers(key) == 1; });
+      spin_until([&] { return waits.followers(key) == followers; });
       if (throw_at_gate) throw std::runtime_error("agent wrapper failed");
     }
     return agent.delete_policy(kind, n);
@@ -365,4 +366,33 @@ TEST(CoalescedOperation, ManyThreadsRacingNeverHangAndBoundTheAgentsLoad) {
   // once before joining and once after release.
   EXPECT_LE(s.agent.calls(), 8u + 2 * n);
   EXPECT_FALSE(s.waits.waiting(key));
+}
+
+// Issue 7's acceptance through the library itself, with real threads: 20 callers, 10 ms x2
+// without jitter, the deletion completing at 730 ms. The leader's second call is held until
+// the 19 others have joined; then it polls alone (8 calls to 1270 ms virtual) and releases
+// them: 8 + 19 agent calls, as `ipsec-retry simulate --callers 20 --coalesce` reports.
+TEST(CoalescedOperation, TwentyCallersCostTheLeadersPollsPlusOneCallEach) {
+  constexpr std::size_t n = 20;
+  scenario s(730ms);
+  gated_agent gated{s.agent, s.waits, 2, false};
+  gated.followers = n - 1;
+  const auto p = policy("initial=10ms, jitter=none");
+  std::vector<std::optional<ir::retry_result<ipsec::operation_result>>> results(n);
+  std::vector<std::thread> threads;
+  threads.emplace_back(
+      [&] { results[0] = ipsec::delete_qm_policy(gated, name, p, s.options(), s.co()); });
+  spin_until([&] { return s.waits.waiting(key); });
+  for (std::size_t i = 1; i < n; ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = ipsec::delete_qm_policy(gated, name, p, s.options(), s.co()); });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& r : results) {
+    ASSERT_TRUE(r && *r) << r->error().message();
+    EXPECT_EQ(r->value().how, completion::gone_after_pending);
+  }
+  EXPECT_EQ(results[0]->value().calls, 8u);
+  EXPECT_EQ(s.agent.calls(), 8u + (n - 1));
+  EXPECT_EQ(s.vt.elapsed(), 1270ms);
 }
