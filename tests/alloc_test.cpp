@@ -1,4 +1,6 @@
 // No path of the retry loop allocates: global operator new is replaced with a counting one.
+#include <ipsec_retry/ipsec/operations.hpp>
+#include <ipsec_retry/ipsec/simulated_agent.hpp>
 #include <ipsec_retry/retry.hpp>
 
 #include <gtest/gtest.h>
@@ -138,4 +140,24 @@ TEST(Allocations, NoneInTheStepApi) {
               }
             }),
             0u);
+}
+
+// Issue 7: coalesced waits are opt-in and cost nothing when off. A typed operation without a
+// `coalescing` registry runs the plain loop: no allocation (the simulated agent's own table is
+// set up before counting; its calls look names up without allocating).
+TEST(Allocations, NoneInATypedOperationWithoutCoalescing) {
+  ir::virtual_time vt;
+  ir::ipsec::simulated_agent agent(vt.clock());
+  agent.begin_deletion(ir::ipsec::policy_kind::quick_mode, L"corp-qm", vt.now() + 730ms);
+  const auto p = ir::retry_policy::parse("initial=10ms, jitter=none").value();
+  bool ok = false;
+  EXPECT_EQ(allocations_during([&] {
+              const auto r = ir::ipsec::delete_qm_policy(
+                  agent, L"corp-qm", p,
+                  ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
+              ok = r && r.value().how == ir::ipsec::completion::gone_after_pending &&
+                   r.value().calls == 8;
+            }),
+            0u);
+  EXPECT_TRUE(ok);
 }

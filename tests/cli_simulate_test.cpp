@@ -316,3 +316,233 @@ TEST(CliSimulate, InjectMessageExplainsTheBadCode) {
   EXPECT_TRUE(has(r.err, "CODE: ")) << r.err;
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
 }
+
+// ---- --callers N: concurrent callers as a discrete-event simulation (issue 7) --------------
+
+namespace {
+
+std::size_t count(const std::string& text, const std::string& part) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// The `callers` entries of a JSON report: {outcome, calls, elapsed_ns, ...} in order.
+struct caller_entry {
+  std::string outcome;
+  long long calls;
+  long long elapsed_ns;
+};
+std::vector<caller_entry> callers(const std::string& json) {
+  std::vector<caller_entry> out;
+  const std::string list = json.substr(json.find("\"callers\":["));
+  const std::string key = "{\"outcome\":\"";
+  for (std::size_t at = list.find(key); at != std::string::npos; at = list.find(key, at + 1)) {
+    const std::size_t start = at + key.size();
+    const std::string outcome = list.substr(start, list.find('"', start) - start);
+    const std::size_t calls = list.find("\"calls\":", start) + 8;
+    const std::size_t elapsed = list.find("\"elapsed_ns\":", start) + 13;
+    out.push_back({outcome, std::stoll(list.substr(calls)), std::stoll(list.substr(elapsed))});
+  }
+  return out;
+}
+
+long long field(const std::string& json, const std::string& name) {
+  const std::string key = "\"" + name + "\":";
+  return std::stoll(json.substr(json.find(key) + key.size()));
+}
+
+}  // namespace
+
+// Issue 7's acceptance: 20 callers, exponential 10 ms x2 without jitter, a deletion completing
+// at 730 ms. Plain retrying: each caller calls at 0, 10, 30, ..., 1270 ms: 160 agent calls.
+TEST(CliSimulateCallers, PlainRetryingCosts160Calls) {
+  const auto r = run_cli({"simulate", "--json", "--callers", "20", "--operation", "delete",
+                          "--policy", "initial=10ms, jitter=none", "--completes-after", "730ms"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"outcome\":\"succeeded\",\"agent_calls\":160,", 0), 0u) << r.out;
+  const auto entries = callers(r.out);
+  ASSERT_EQ(entries.size(), 20u);
+  for (const auto& c : entries) {
+    EXPECT_EQ(c.outcome, "succeeded");
+    EXPECT_EQ(c.calls, 8);
+    EXPECT_EQ(c.elapsed_ns, 1270 * ms);
+  }
+  EXPECT_EQ(count(r.out, "\"completion\":\"gone_after_pending\""), 20u);
+  EXPECT_TRUE(has(r.out, "\"coalesce\":false,\"budget\":null")) << r.out;
+}
+
+// With --coalesce: the leader's 8 polls plus one call per follower once released (at most
+// 8 + 20), and every caller done by 1270 ms.
+TEST(CliSimulateCallers, CoalescingCutsTheLoadToTheLeadersPollsPlusOneCallEach) {
+  const auto r =
+      run_cli({"simulate", "--json", "--callers", "20", "--coalesce", "--operation", "delete",
+               "--policy", "initial=10ms, jitter=none", "--completes-after", "730ms"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LE(field(r.out, "agent_calls"), 8 + 20) << r.out;
+  EXPECT_EQ(field(r.out, "agent_calls"), 27) << "caller 1 leads; 19 follow from time 0";
+  EXPECT_EQ(field(r.out, "max_elapsed_ns"), 1270 * ms);
+  const auto entries = callers(r.out);
+  ASSERT_EQ(entries.size(), 20u);
+  EXPECT_EQ(entries[0].calls, 8) << "the leader polls with its own backoff";
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].outcome, "succeeded");
+    EXPECT_EQ(entries[i].calls, 1) << "a follower calls once, when released";
+    EXPECT_LE(entries[i].elapsed_ns, 1270 * ms);
+  }
+  EXPECT_EQ(count(r.out, "\"completion\":\"gone_after_pending\""), 20u)
+      << "a released follower counts as having seen PENDING_DELETION";
+}
+
+// A budget of max_tokens=10, token_ratio=0.1 against a 10 s deletion: 20 first calls (never
+// refused) drain it; 4 retries get through while tokens > 5; nobody calls again.
+TEST(CliSimulateCallers, ABudgetStopsTheStormWithinTheFirstFewCalls) {
+  const auto r = run_cli({"simulate", "--json", "--callers", "20", "--budget",
+                          "max_tokens=10, token_ratio=0.1", "--operation", "delete", "--policy",
+                          "initial=10ms, jitter=none", "--completes-after", "10s"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"outcome\":\"budget_exhausted\",\"agent_calls\":24,", 0), 0u) << r.out;
+  EXPECT_TRUE(has(r.out, "\"budget\":\"max_tokens=10, token_ratio=0.1\"")) << r.out;
+  for (const auto& c : callers(r.out)) {
+    EXPECT_EQ(c.outcome, "budget_exhausted");
+    EXPECT_LE(c.calls, 2);
+  }
+  // One caller alone: the library's own figure (guards_test): 5 calls.
+  const auto one = run_cli({"simulate", "--json", "--callers", "1", "--budget",
+                            "max_tokens=10, token_ratio=0.1", "--operation", "delete", "--policy",
+                            "initial=10ms, jitter=none", "--completes-after", "10s"});
+  EXPECT_EQ(field(one.out, "agent_calls"), 5) << one.out;
+}
+
+// Coalescing and a budget together, as the library would run them: the leader's polls are
+// failures too. max_tokens=10 lets the leader fail 5 times (to 150 ms), then refuses its
+// retry; the wait is handed over and each promoted follower makes its one (first, never
+// refused) call and is refused a retry: 5 + 19 calls, everyone stopped at 150 ms.
+// A budget of 20 tokens covers the leader's 7 failed polls: 27 calls, everyone succeeds.
+TEST(CliSimulateCallers, CoalescingAndBudgetTogether) {
+  const auto small = run_cli({"simulate", "--json", "--callers", "20", "--coalesce", "--budget",
+                              "max_tokens=10, token_ratio=0.1", "--operation", "delete",
+                              "--policy", "initial=10ms, jitter=none", "--completes-after",
+                              "730ms"});
+  EXPECT_EQ(small.exit_code, 1) << small.out;
+  EXPECT_EQ(field(small.out, "agent_calls"), 24) << small.out;
+  EXPECT_EQ(field(small.out, "max_elapsed_ns"), 150 * ms) << small.out;
+  const auto entries = callers(small.out);
+  ASSERT_EQ(entries.size(), 20u);
+  EXPECT_EQ(entries[0].calls, 5);
+  for (const auto& c : entries) EXPECT_EQ(c.outcome, "budget_exhausted");
+
+  const auto large = run_cli({"simulate", "--json", "--callers", "20", "--coalesce", "--budget",
+                              "max_tokens=20, token_ratio=0.1", "--operation", "delete",
+                              "--policy", "initial=10ms, jitter=none", "--completes-after",
+                              "730ms"});
+  EXPECT_EQ(large.exit_code, 0) << large.out;
+  EXPECT_EQ(field(large.out, "agent_calls"), 27) << large.out;
+  EXPECT_EQ(field(large.out, "max_elapsed_ns"), 1270 * ms) << large.out;
+}
+
+// With --operation add only one caller re-creates the policy; the others truthfully get
+// EXISTS (permanent), so the run exits 1.
+TEST(CliSimulateCallers, AddLetsOneCallerRecreateThePolicy) {
+  const auto r =
+      run_cli({"simulate", "--json", "--callers", "5", "--coalesce", "--policy",
+               "initial=10ms, jitter=none", "--completes-after", "730ms"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const auto entries = callers(r.out);
+  ASSERT_EQ(entries.size(), 5u);
+  EXPECT_EQ(entries[0].outcome, "succeeded");
+  for (std::size_t i = 1; i < entries.size(); ++i) EXPECT_EQ(entries[i].outcome, "permanent_error");
+  EXPECT_EQ(count(r.out, "\"last_code\":13000"), 4u) << r.out;
+}
+
+// One caller through the simulation makes the same calls as the single-caller path.
+TEST(CliSimulateCallers, OneCallerMatchesTheSingleCallerRun) {
+  const auto r = run_cli({"simulate", "--json", "--callers", "1", "--policy",
+                          "timeout=5s, initial=10ms, max_delay=1s, jitter=none",
+                          "--completes-after", "10s"});
+  EXPECT_EQ(r.exit_code, 1);
+  const auto entries = callers(r.out);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].outcome, "deadline_exceeded");
+  EXPECT_EQ(entries[0].calls, 12);
+  EXPECT_EQ(entries[0].elapsed_ns, 5000 * ms);
+}
+
+TEST(CliSimulateCallers, IsDeterministicAndPrintsATable) {
+  const std::initializer_list<const char*> args{
+      "simulate", "--callers", "3",       "--coalesce", "--operation", "delete",
+      "--policy", "initial=10ms, jitter=50%", "--seed", "7", "--completes-after", "730ms"};
+  const auto a = run_cli(args);
+  const auto b = run_cli(args);
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_TRUE(has(a.out, "3 callers starting at 0, coalesced waits")) << a.out;
+  EXPECT_TRUE(has(a.out, " caller  outcome")) << a.out;
+  EXPECT_TRUE(has(a.out, "succeeded (gone_after_pending)")) << a.out;
+  EXPECT_TRUE(has(a.out, "agent calls: ")) << a.out;
+}
+
+TEST(CliSimulateCallers, BadInputsExit2NamingTheOption) {
+  const struct {
+    std::initializer_list<const char*> args;
+    const char* names;
+  } cases[] = {
+      {{"--callers", "0"}, "--callers"},
+      {{"--callers", "x"}, "--callers"},
+      {{"--callers", "-3"}, "--callers"},
+      {{"--coalesce"}, "--coalesce"},
+      {{"--budget", "max_tokens=10"}, "--budget"},
+      {{"--callers", "2", "--budget", "max_tokens=0"}, "--budget"},
+      {{"--callers", "2", "--budget", "tokens=3"}, "--budget"},
+  };
+  for (const auto& c : cases) {
+    std::vector<const char*> argv{"ipsec-retry", "simulate", "--policy", "initial=10ms",
+                                  "--completes-after", "1s"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    std::ostringstream out, err;
+    const int rc = ipsec_retry::cli::run(static_cast<int>(argv.size()), argv.data(), out, err);
+    EXPECT_EQ(rc, 2) << c.names;
+    EXPECT_TRUE(has(err.str(), c.names)) << err.str();
+  }
+}
+
+// Followers are bounded by their own deadline: against a 10 s deletion with timeout=100ms the
+// leader polls at 0, 10, 30, 70 and makes its final call at 100 ms, then hands over; each
+// follower makes one final call of its own at its deadline (7 calls). With give_up the leader
+// stops at 70 ms (the next delay would cross the deadline); the promoted follower polls at 70,
+// 80 and 100 ms; the last follower, promoted at its deadline, makes its one call there.
+TEST(CliSimulateCallers, FollowersAreBoundedByTheirOwnDeadline) {
+  const auto final_call =
+      run_cli({"simulate", "--json", "--callers", "3", "--coalesce", "--operation", "delete",
+               "--policy", "timeout=100ms, initial=10ms, jitter=none", "--completes-after",
+               "10s"});
+  EXPECT_EQ(final_call.exit_code, 1);
+  EXPECT_EQ(field(final_call.out, "agent_calls"), 7) << final_call.out;
+  std::vector<long long> calls;
+  for (const auto& c : callers(final_call.out)) {
+    EXPECT_EQ(c.outcome, "deadline_exceeded");
+    EXPECT_EQ(c.elapsed_ns, 100 * ms);
+    calls.push_back(c.calls);
+  }
+  EXPECT_EQ(calls, (std::vector<long long>{5, 1, 1}));
+
+  const auto give_up = run_cli({"simulate", "--json", "--callers", "3", "--coalesce",
+                                "--operation", "delete", "--policy",
+                                "timeout=100ms, initial=10ms, jitter=none, at_deadline=give_up",
+                                "--completes-after", "10s"});
+  EXPECT_EQ(field(give_up.out, "agent_calls"), 8) << give_up.out;
+  calls.clear();
+  for (const auto& c : callers(give_up.out)) calls.push_back(c.calls);
+  EXPECT_EQ(calls, (std::vector<long long>{4, 3, 1}));
+}
+
+// 20000 callers run in a fraction of a second: waking followers costs O(woken), not O(N)
+// per event (O(N²) took minutes at the --callers maximum of 100000).
+TEST(CliSimulateCallers, ScalesLinearlyInTheNumberOfCallers) {
+  const auto r = run_cli({"simulate", "--json", "--callers", "20000", "--coalesce", "--budget",
+                          "max_tokens=10", "--operation", "delete", "--policy",
+                          "initial=10ms, jitter=none", "--completes-after", "730ms"});
+  EXPECT_EQ(field(r.out, "agent_calls"), 20004) << r.out.substr(0, 200);
+}

@@ -39,7 +39,7 @@ struct refusal {
 /// The guard that never refuses and learns nothing: the default, free.
 struct no_guard {
   static constexpr bool active = false;
-  constexpr std::optional<refusal> admit(std::uint32_t) const noexcept { return std::nullopt; }
+  std::optional<refusal> admit(std::uint32_t) const noexcept { return std::nullopt; }
   constexpr void record(verdict, std::optional<std::uint32_t>) const noexcept {}
 };
 

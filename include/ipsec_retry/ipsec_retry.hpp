@@ -14,6 +14,7 @@
 #include <ipsec_retry/win32_error.hpp>
 
 #include <ipsec_retry/ipsec/call_sites.hpp>
+#include <ipsec_retry/ipsec/coalesce.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 #include <ipsec_retry/ipsec/simulated_agent.hpp>

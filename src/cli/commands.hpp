@@ -44,6 +44,9 @@ struct simulate_args {
   std::string call_latency = "0ms";
   std::vector<std::string> injections;  ///< "N:CODE"
   std::optional<std::uint64_t> seed;
+  std::optional<std::uint32_t> callers;  ///< N concurrent callers (a discrete-event simulation)
+  bool coalesce = false;                 ///< with callers: coalesced waits (coalesce.hpp)
+  std::optional<std::string> budget;     ///< with callers: a shared retry_budget's settings
   bool json = false;
 };
 int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err);

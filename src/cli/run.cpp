@@ -89,6 +89,20 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
                            "N:CODE makes call N return CODE whatever the agent's state");
   simulate_cmd->add_option("--seed", simulate.seed, "Jitter seed (overrides the policy's)")
       ->check(whole_number<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max()));
+  auto* callers_opt =
+      simulate_cmd
+          ->add_option("--callers", simulate.callers,
+                       "N concurrent callers, all starting at time 0 (discrete-event simulation)")
+          ->check(whole_number<std::uint32_t>(1, 100000));
+  simulate_cmd
+      ->add_flag("--coalesce", simulate.coalesce,
+                 "With --callers: coalesce the waits on the pending deletion")
+      ->needs(callers_opt);
+  simulate_cmd
+      ->add_option("--budget", simulate.budget,
+                   "With --callers: a retry budget shared by all callers, e.g. "
+                   "\"max_tokens=10, token_ratio=0.1\"")
+      ->needs(callers_opt);
   simulate_cmd->add_flag("--json", simulate.json, "Print one JSON object");
 
   try {

@@ -15,11 +15,17 @@
 //   if (r && r.value().how == ipsec_retry::ipsec::completion::gone_after_pending) { ... }
 #pragma once
 
+#include <ipsec_retry/ipsec/coalesce.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 #include <ipsec_retry/retry.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <string_view>
+#include <system_error>
+#include <utility>
 
 namespace ipsec_retry::ipsec {
 
@@ -90,46 +96,184 @@ inline retry_policy with_idempotency(const retry_policy& policy, bool idempotent
 
 }  // namespace detail
 
+namespace detail {
+
+// The operation's idempotency rules applied to one agent call's code: the typed result of the
+// call. Shared by the plain and the coalesced loops (and by `ipsec-retry simulate --callers`).
+class operation_judge {
+ public:
+  operation_judge(policy_operation op, policy_kind kind, add_rules rules,
+                  const retry_policy& effective) noexcept
+      : op_(op), codes_(codes_for(kind)), rules_(rules), effective_(&effective) {}
+
+  result<operation_result> operator()(win32_error code, std::uint32_t calls) {
+    if (op_ == policy_operation::remove && code == codes_.not_found && seen_pending_) {
+      return operation_result{code, completion::gone_after_pending, calls};
+    }
+    if (op_ == policy_operation::add && code == codes_.exists && seen_ambiguous_ &&
+        rules_.exists_after_ambiguous_is_done) {
+      return operation_result{code, completion::exists_after_ambiguous, calls};
+    }
+    seen_pending_ = seen_pending_ || code == codes_.pending_deletion;
+    seen_ambiguous_ = seen_ambiguous_ || is_ambiguous_failure(code);
+    if (effective_->classify()(code) == verdict::success) {
+      return operation_result{code, completion::done, calls};
+    }
+    return make_error_code(code);
+  }
+  /// A coalesced follower knows the object was pending deletion (its leader saw it).
+  void saw_pending() noexcept { seen_pending_ = true; }
+  const policy_codes& codes() const noexcept { return codes_; }
+
+ private:
+  policy_operation op_;
+  policy_codes codes_;
+  add_rules rules_;
+  const retry_policy* effective_;
+  bool seen_pending_ = false;
+  bool seen_ambiguous_ = false;
+};
+
+template <class Agent>
+win32_error call_agent(Agent& agent, policy_operation op, policy_kind kind,
+                       std::wstring_view name, native_policy body) {
+  switch (op) {
+    case policy_operation::add:
+      return agent.add_policy(kind, name, body);
+    case policy_operation::set:
+      return agent.set_policy(kind, name, body);
+    case policy_operation::remove:
+      return agent.delete_policy(kind, name);
+  }
+  return win32_error{};
+}
+
+// now .. deadline, saturating; nanoseconds::max() without a deadline.
+inline std::chrono::nanoseconds time_left(time_point now, std::optional<time_point> deadline) {
+  if (!deadline) return std::chrono::nanoseconds::max();
+  if (*deadline <= now) return std::chrono::nanoseconds::zero();
+  const auto a = now.time_since_epoch().count();
+  const auto b = deadline->time_since_epoch().count();
+  if (a < 0 && b > std::numeric_limits<std::int64_t>::max() + a) {
+    return std::chrono::nanoseconds::max();
+  }
+  return std::chrono::nanoseconds{b - a};
+}
+
+// The retry loop of a typed operation with coalesced waits (coalesce.hpp). Same rules as
+// retry() (DESIGN section 2) for the calls this caller makes; in addition:
+//   * before each call, a caller that does not lead joins a wait in progress on the object
+//     instead of calling, and waits (bounded by its deadline and stop token) until released
+//     (then it calls at once) or promoted (then it calls at once and leads);
+//   * a PENDING_DELETION answer that asks for another call makes the caller lead a new wait
+//     (or follow the one another caller started meanwhile);
+//   * the leader releases the followers on any other answer; leaving the loop any other way
+//     (stop, exception) hands the wait over.
+// A follower whose deadline comes while waiting makes its final call there (at_deadline=
+// final_call) or stops with deadline_exceeded (give_up); its last code is PENDING_DELETION.
+// A follower's wait is a real (condition variable) wait: its length is the time left to the
+// deadline as read from options.clock, waited on steady_clock. With a virtual clock, only the
+// leader's sleeps are virtual; followers are woken by the leader, not by virtual time.
+template <class Agent, class Clock, class Sleeper, class OnRetry, class Guard>
+retry_result<operation_result> run_coalesced(
+    Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name,
+    native_policy body, const retry_policy& effective,
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options, add_rules rules,
+    coalescing co) {
+  Clock clock = options.clock;
+  Sleeper sleeper = options.sleeper;
+  const time_point start = clock.now();
+  operation_judge judge(op, kind, rules, effective);
+  const policy_codes codes = judge.codes();
+  const auto fail = [&](std::error_code code, stop_reason reason, std::uint32_t calls,
+                        time_point at) { return retry_error{code, reason, calls, at - start}; };
+  if (options.stop.stop_requested()) {
+    return fail(make_error_code(win32_error::cancelled), stop_reason::cancelled, 0, start);
+  }
+  pending_deletion_waits& waits = *co.waits;
+  const wait_key key{co.endpoint, kind, name};
+  retry_state state(effective, start, options.deadline);
+  pending_deletion_waits::ticket ticket;  // leads or follows a wait; dropping it hands over
+  std::error_code last = make_error_code(codes.pending_deletion);
+  bool admitted = false;  // the guard already let the next call through
+  for (;;) {
+    // 1. Not leading: join a wait in progress instead of calling.
+    if (!ticket) ticket = waits.join(key);
+    if (ticket.follows()) {
+      judge.saw_pending();
+      last = make_error_code(codes.pending_deletion);
+      const auto woke = waits.wait(ticket, time_left(clock.now(), state.deadline()), options.stop);
+      if (woke == pending_deletion_waits::wake::cancelled) {
+        return fail(last, stop_reason::cancelled, state.calls(), clock.now());
+      }
+      if (woke == pending_deletion_waits::wake::timed_out) {
+        ticket.reset();
+        if (effective.settings().on_deadline == at_deadline::give_up) {
+          return fail(last, stop_reason::deadline_exceeded, state.calls(), clock.now());
+        }
+      }
+      admitted = false;
+    }
+    // 2. Call the agent.
+    if constexpr (Guard::active) {
+      if (!admitted) {
+        if (auto refused = options.guard.admit(state.calls() + 1)) {
+          return fail(refused->code ? refused->code : last, refused->reason, state.calls(),
+                      clock.now());
+        }
+      }
+    }
+    admitted = false;
+    const win32_error code = call_agent(agent, op, kind, name, body);
+    auto r = judge(code, state.calls() + 1);
+    const verdict v = r ? verdict::success : effective.classify()(code);
+    if constexpr (Guard::active) options.guard.record(v, to_underlying(code));
+    last = make_error_code(code);
+    const time_point end = clock.now();
+    const bool pending = code == codes.pending_deletion;
+    if (!pending && ticket.leads()) waits.release(ticket);  // the deletion is over: go
+    const next_step step = state.on_call_end(v, end);
+    if (step.what == next_step::action::succeed) return std::move(r).value();
+    if (step.what == next_step::action::stop) return fail(last, step.reason, state.calls(), end);
+    // 3. Another call is due: lead (or follow) the wait on a pending deletion.
+    if (pending && !ticket.leads()) {
+      ticket = waits.lead(key);
+      if (ticket.follows()) continue;  // another caller leads: wait instead of sleeping
+    }
+    if constexpr (Guard::active) {
+      if (auto refused = options.guard.admit(state.calls() + 1)) {
+        return fail(refused->code ? refused->code : last, refused->reason, state.calls(), end);
+      }
+      admitted = true;
+    }
+    options.on_retry(state.calls(), last, step.delay);
+    if (!sleeper.sleep_for(step.delay, options.stop)) {
+      return fail(last, stop_reason::cancelled, state.calls(), clock.now());
+    }
+  }
+}
+
+}  // namespace detail
+
 /// Runs `op` on policy `name` of `kind` through `agent` with `policy`'s limits and the
 /// operation's idempotency rule. Any agent with policy_agent's member functions works.
+/// `co` opts in to coalesced waits on a pending deletion (coalesce.hpp); off by default.
 template <class Agent, clock_source Clock, sleeper Sleeper, class OnRetry, class Guard>
 retry_result<operation_result> run_policy_operation(
     Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name,
     native_policy body, const retry_policy& policy,
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options, add_rules rules = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options, add_rules rules = {},
+    coalescing co = {}) {
   const bool idempotent = op != policy_operation::add || rules.exists_after_ambiguous_is_done;
   const retry_policy effective = detail::with_idempotency(policy, idempotent);
-  const policy_codes codes = codes_for(kind);
-  bool seen_pending = false;
-  bool seen_ambiguous = false;
+  if (co.waits != nullptr) {
+    return detail::run_coalesced(agent, op, kind, name, body, effective, options, rules, co);
+  }
+  detail::operation_judge judge(op, kind, rules, effective);
   std::uint32_t calls = 0;
   auto call = [&]() -> result<operation_result> {
     ++calls;
-    win32_error code{};
-    switch (op) {
-      case policy_operation::add:
-        code = agent.add_policy(kind, name, body);
-        break;
-      case policy_operation::set:
-        code = agent.set_policy(kind, name, body);
-        break;
-      case policy_operation::remove:
-        code = agent.delete_policy(kind, name);
-        break;
-    }
-    if (op == policy_operation::remove && code == codes.not_found && seen_pending) {
-      return operation_result{code, completion::gone_after_pending, calls};
-    }
-    if (op == policy_operation::add && code == codes.exists && seen_ambiguous &&
-        rules.exists_after_ambiguous_is_done) {
-      return operation_result{code, completion::exists_after_ambiguous, calls};
-    }
-    seen_pending = seen_pending || code == codes.pending_deletion;
-    seen_ambiguous = seen_ambiguous || detail::is_ambiguous_failure(code);
-    if (effective.classify()(code) == verdict::success) {
-      return operation_result{code, completion::done, calls};
-    }
-    return make_error_code(code);
+    return judge(detail::call_agent(agent, op, kind, name, body), calls);
   };
   return retry(effective, call, options);
 }
@@ -140,9 +284,9 @@ template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper
 retry_result<operation_result> delete_qm_policy(
     Agent& agent, std::wstring_view name,
     const retry_policy& policy = builtin_policy(policy_operation::remove),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::remove, policy_kind::quick_mode, name, {},
-                              policy, options);
+                              policy, options, {}, co);
 }
 
 /// SetQMPolicy, retried.
@@ -151,9 +295,9 @@ template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper
 retry_result<operation_result> set_qm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
     const retry_policy& policy = builtin_policy(policy_operation::set),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::set, policy_kind::quick_mode, name, body,
-                              policy, options);
+                              policy, options, {}, co);
 }
 
 /// AddQMPolicy, retried; `rules` opts in to retrying ambiguous failures.
@@ -162,9 +306,10 @@ template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper
 retry_result<operation_result> add_qm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
     const retry_policy& policy = builtin_policy(policy_operation::add),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, add_rules rules = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, add_rules rules = {},
+    coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::add, policy_kind::quick_mode, name, body,
-                              policy, options, rules);
+                              policy, options, rules, co);
 }
 
 /// DeleteMMPolicy, retried.
@@ -173,9 +318,9 @@ template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper
 retry_result<operation_result> delete_mm_policy(
     Agent& agent, std::wstring_view name,
     const retry_policy& policy = builtin_policy(policy_operation::remove),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::remove, policy_kind::main_mode, name, {},
-                              policy, options);
+                              policy, options, {}, co);
 }
 
 /// SetMMPolicy, retried.
@@ -184,9 +329,9 @@ template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper
 retry_result<operation_result> set_mm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
     const retry_policy& policy = builtin_policy(policy_operation::set),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::set, policy_kind::main_mode, name, body,
-                              policy, options);
+                              policy, options, {}, co);
 }
 
 /// AddMMPolicy, retried; `rules` opts in to retrying ambiguous failures.
@@ -195,9 +340,10 @@ template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper
 retry_result<operation_result> add_mm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
     const retry_policy& policy = builtin_policy(policy_operation::add),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, add_rules rules = {}) {
+    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, add_rules rules = {},
+    coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::add, policy_kind::main_mode, name, body,
-                              policy, options, rules);
+                              policy, options, rules, co);
 }
 
 }  // namespace ipsec_retry::ipsec

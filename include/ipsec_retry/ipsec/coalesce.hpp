@@ -1,0 +1,149 @@
+// ipsec_retry::ipsec: coalesced waits on one pending deletion.
+//
+// When many callers in one process retry against the same object (agent endpoint + policy
+// kind + policy name) while it is pending deletion, one of them (the leader) polls the agent
+// with its own backoff; a caller that arrives while that wait is in progress joins it without
+// calling the agent (a follower). As soon as the leader sees anything but *_PENDING_DELETION,
+// it releases the followers, who then make their own call. Each follower stays bounded by its
+// own deadline, cancellation and policy. When the leader gives up (deadline, cancellation,
+// permanent error, an exception), the oldest follower is promoted to leader; with no follower
+// left the wait ends. Nobody is left waiting on a leader that has gone.
+//
+// Opt in per call site by passing a registry to the typed operations:
+//
+//   ipsec_retry::ipsec::pending_deletion_waits waits;            // one per process (or agent)
+//   auto r = ipsec_retry::ipsec::delete_qm_policy(agent, L"corp-qm", policy, {},
+//                                                  {.waits = &waits, .endpoint = L"srv1"});
+//
+// Without a registry (the default) the operations run the plain retry loop: no extra cost.
+// The registry allocates (a key and a node per wait); the coalesced path is not allocation-free.
+#pragma once
+
+#include <ipsec_retry/ipsec/policy_agent.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+namespace ipsec_retry::ipsec {
+
+/// The object a wait is about: the agent endpoint (server name, "" = this machine), the kind
+/// of policy and its name.
+struct wait_key {
+  std::wstring_view endpoint;
+  policy_kind kind = policy_kind::quick_mode;
+  std::wstring_view name;
+};
+
+/// A thread-safe registry of the waits in progress, keyed by endpoint, kind and name.
+/// Share one between the call sites (and threads) that should coalesce; it must outlive the
+/// operations using it.
+class pending_deletion_waits {
+  struct member;
+
+ public:
+  /// How a follower's wait ended.
+  enum class wake : std::uint8_t {
+    released,   ///< the leader saw the deletion end: make your own call now
+    promoted,   ///< the leader gave up: you are the leader now, poll the agent yourself
+    timed_out,  ///< your own deadline came first
+    cancelled,  ///< your stop_token was triggered
+  };
+
+  /// One caller's part in a wait: empty, leader or follower. Move-only. Dropping a leader's
+  /// ticket without release() hands the wait over to the oldest follower (or ends it);
+  /// dropping a follower's ticket leaves the wait.
+  class ticket {
+   public:
+    ticket() noexcept = default;
+    ticket(ticket&& other) noexcept;
+    ticket& operator=(ticket&& other) noexcept;
+    ticket(const ticket&) = delete;
+    ticket& operator=(const ticket&) = delete;
+    ~ticket() { reset(); }
+
+    /// Gives up this ticket's part (see above).
+    void reset() noexcept;
+    /// Whether this ticket leads a wait / follows one, as far as its holder has been told: a
+    /// follower released or promoted still follows until wait() or poll() reports it.
+    bool leads() const noexcept;
+    bool follows() const noexcept;
+    explicit operator bool() const noexcept { return member_ != nullptr; }
+
+   private:
+    friend class pending_deletion_waits;
+    ticket(pending_deletion_waits* owner, std::unique_ptr<member> m) noexcept;
+    pending_deletion_waits* owner_ = nullptr;
+    std::unique_ptr<member> member_;
+  };
+
+  pending_deletion_waits() = default;
+  pending_deletion_waits(const pending_deletion_waits&) = delete;
+  pending_deletion_waits& operator=(const pending_deletion_waits&) = delete;
+  ~pending_deletion_waits() = default;
+
+  /// Before a call: if a wait on `key` is in progress, joins it as a follower; otherwise
+  /// returns an empty ticket (make the call yourself).
+  ticket join(const wait_key& key);
+  /// After a call returned *_PENDING_DELETION: leads a new wait on `key`, or follows the one
+  /// another caller started in the meantime.
+  ticket lead(const wait_key& key);
+  /// Leader: the agent answered something other than *_PENDING_DELETION. Every follower is
+  /// released, the wait ends and `leader` becomes empty. No effect on other tickets.
+  void release(ticket& leader);
+
+  /// Follower: blocks until released or promoted, for at most `max_wait` (real time, measured
+  /// on steady_clock; nanoseconds::max() or anything over a year waits without a time limit),
+  /// or until `stop` is requested. On released the ticket becomes empty; on promoted it leads;
+  /// on timed_out and cancelled it still follows (drop it to leave the wait).
+  wake wait(ticket& follower, std::chrono::nanoseconds max_wait, const std::stop_token& stop);
+  /// Follower, non-blocking (for event loops and discrete-event simulations): released or
+  /// promoted if that happened (with the same effect on the ticket as wait()), else nullopt.
+  std::optional<wake> poll(ticket& follower);
+
+  /// Inspection (for tests and reports).
+  bool waiting(const wait_key& key) const;
+  std::size_t followers(const wait_key& key) const;
+
+ private:
+  using key_type = std::tuple<std::wstring, policy_kind, std::wstring>;
+  struct entry {
+    member* leader = nullptr;
+    std::list<member*> followers;  // oldest first: the first is promoted on hand-over
+  };
+  using map_type = std::map<key_type, entry, std::less<>>;
+  enum class role : std::uint8_t { detached, leader, follower };
+  struct member {
+    role part = role::detached;
+    bool promoted = false;  // a follower made leader, not yet told
+    bool released = false;  // a follower released, not yet told
+    map_type::iterator wait;
+  };
+
+  static key_type make_key(const wait_key& key);
+  std::optional<wake> take_wake(member& m);  // under mutex_
+  void leave(member& m) noexcept;            // under mutex_
+  void drop(member& m) noexcept;
+
+  mutable std::mutex mutex_;
+  std::condition_variable_any changed_;
+  map_type waits_;
+};
+
+/// Per-call-site opt-in for the typed operations.
+struct coalescing {
+  pending_deletion_waits* waits = nullptr;  ///< nullptr: off (the default; costs nothing)
+  std::wstring_view endpoint{};             ///< the agent's server name ("" = this machine)
+};
+
+}  // namespace ipsec_retry::ipsec
