@@ -28,14 +28,13 @@ int main() {
   // On Windows: [&] { return ::FwpmFilterAdd0(engine, &filter, nullptr, &id); } (HRESULT is a
   // LONG, which the loop reads as an HRESULT).
   const auto policy = ir::retry_policy::parse("timeout=2s, initial=25ms, jitter=none").value();
-  const auto r = ir::retry(policy, fwpm_filter_add0_stand_in,
-                           ir::retry_options{.on_retry = [](std::uint32_t call,
-                                                            const std::error_code& code,
-                                                            std::chrono::nanoseconds next) {
-                             std::cout << "call " << call << ": " << code.message() << " -> retry in "
-                                       << std::chrono::duration_cast<std::chrono::milliseconds>(next).count()
-                                       << " ms\n";
-                           }});
+  const auto r = ir::retry(
+      policy, fwpm_filter_add0_stand_in,
+      ir::retry_options{.on_retry = [](std::uint32_t call, const std::error_code& code,
+                                       std::chrono::nanoseconds next) {
+        std::cout << "call " << call << ": " << code.message() << " -> retry in "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(next).count() << " ms\n";
+      }});
   if (!r) {
     std::cout << "FwpmFilterAdd0 failed: " << r.error().message() << '\n';
     return 1;

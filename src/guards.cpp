@@ -8,7 +8,9 @@
 namespace ipsec_retry {
 namespace {
 
-constexpr bool is_blank(char c) noexcept { return c == ' ' || c == '\t'; }
+constexpr bool is_blank(char c) noexcept {
+  return c == ' ' || c == '\t';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
@@ -16,7 +18,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::int64_t milli(double tokens) noexcept { return std::llround(tokens * 1000.0); }
+std::int64_t milli(double tokens) noexcept {
+  return std::llround(tokens * 1000.0);
+}
 
 // The registry's clock, handed to each breaker it creates.
 struct shared_clock {
@@ -51,7 +55,7 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text)
       const std::string_view key = eq == std::string_view::npos ? item : trim(item.substr(0, eq));
       const std::string_view value =
           eq == std::string_view::npos ? std::string_view{} : trim(item.substr(eq + 1));
-      double* target = key == "max_tokens" ? &s.max_tokens
+      double* target = key == "max_tokens"    ? &s.max_tokens
                        : key == "token_ratio" ? &s.token_ratio
                                               : nullptr;
       if (target == nullptr) {
@@ -69,8 +73,8 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text)
       }
     } else if (end != text.size() || pos != 0) {
       if (!(end == text.size() && trim(text).empty())) {
-        return policy_error{policy_errc::syntax, column, {},
-                            "column " + std::to_string(column) + ": empty item"};
+        return policy_error{
+            policy_errc::syntax, column, {}, "column " + std::to_string(column) + ": empty item"};
       }
     }
     if (end == text.size()) break;

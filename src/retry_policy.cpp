@@ -41,10 +41,12 @@ class policy_category_impl final : public std::error_category {
 
 // The keys, in the order format() writes them.
 constexpr std::array<std::string_view, 12> keys = {
-    "attempts", "timeout", "backoff", "initial", "multiplier", "step",
-    "max_delay", "jitter", "retry_on", "never_retry", "at_deadline", "seed"};
+    "attempts",  "timeout", "backoff",  "initial",     "multiplier",  "step",
+    "max_delay", "jitter",  "retry_on", "never_retry", "at_deadline", "seed"};
 
-constexpr bool is_blank(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+constexpr bool is_blank(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 std::string_view trim(std::string_view s, std::size_t& offset) {
   while (!s.empty() && is_blank(s.front())) {
@@ -69,8 +71,8 @@ bool scaled_decimal(std::string_view text, std::int64_t unit, std::int64_t& out,
   inexact = false;
   const std::size_t dot = text.find('.');
   const std::string_view whole = text.substr(0, dot);
-  const std::string_view fraction = dot == std::string_view::npos ? std::string_view{}
-                                                                  : text.substr(dot + 1);
+  const std::string_view fraction =
+      dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
   if (whole.empty() && fraction.empty()) return false;
   const auto digits_only = [](std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -141,8 +143,7 @@ std::string format_double(double value) {
 // The parser proper: one instance per parse() call.
 class policy_parser {
  public:
-  policy_parser(std::string_view text, const retry_settings& base)
-      : text_(text), settings_(base) {}
+  policy_parser(std::string_view text, const retry_settings& base) : text_(text), settings_(base) {}
 
   policy_result<retry_policy> run() {
     std::size_t pos = 0;
@@ -266,10 +267,9 @@ class policy_parser {
 
   maybe_error decimal(std::string_view key, std::string_view value, std::size_t column,
                       double& out) {
-    const bool plain =
-        !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
-          return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+';
-        });
+    const bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+      return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+';
+    });
     double parsed = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
     if (!plain || ec != std::errc{} || end != value.data() + value.size() ||
@@ -450,9 +450,10 @@ result<nanoseconds> parse_duration(std::string_view text) noexcept {
       if (!scaled_decimal(number, unit.ns, ns, inexact)) {
         // Distinguish "too big" from junk: digits and at most one dot means overflow.
         const bool numeric =
-            !number.empty() && std::all_of(number.begin(), number.end(), [](char c) {
-              return (c >= '0' && c <= '9') || c == '.';
-            }) && std::count(number.begin(), number.end(), '.') <= 1 && number.back() != '.';
+            !number.empty() &&
+            std::all_of(number.begin(), number.end(),
+                        [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) &&
+            std::count(number.begin(), number.end(), '.') <= 1 && number.back() != '.';
         return numeric ? policy_errc::out_of_range : policy_errc::bad_value;
       }
       if (inexact) return policy_errc::bad_value;  // finer than a nanosecond
@@ -504,9 +505,9 @@ policy_result<retry_policy> retry_policy::make(const retry_settings& s) {
                 "initial must be > 0: a zero first delay calls the agent in a tight loop");
   }
   if (b.initial > b.max_delay) {
-    return fail(policy_errc::inconsistent, "initial", "initial (" + format_duration(b.initial) +
-                                               ") exceeds max_delay (" +
-                                               format_duration(b.max_delay) + ")");
+    return fail(policy_errc::inconsistent, "initial",
+                "initial (" + format_duration(b.initial) + ") exceeds max_delay (" +
+                    format_duration(b.max_delay) + ")");
   }
   if (!std::isfinite(b.multiplier) || b.multiplier < 1.0) {
     return fail(policy_errc::out_of_range, "multiplier", "multiplier must be finite and >= 1");

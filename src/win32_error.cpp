@@ -107,7 +107,9 @@ class code_parse_category_impl final : public std::error_category {
   }
 };
 
-constexpr bool is_blank(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+constexpr bool is_blank(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 constexpr bool is_name_char(char c) noexcept {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
@@ -136,7 +138,9 @@ std::optional<std::uint32_t> windows_code(const std::error_code& code) noexcept 
   return std::nullopt;
 }
 
-std::span<const code_info> known_codes() noexcept { return table_entries; }
+std::span<const code_info> known_codes() noexcept {
+  return table_entries;
+}
 
 std::optional<code_info> find_code(std::uint32_t normalized_value) noexcept {
   const auto* end = std::end(table_entries);

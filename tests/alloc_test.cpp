@@ -18,11 +18,21 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t size) { return ::operator new(size); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new[](std::size_t size) {
+  return ::operator new(size);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace ir = ipsec_retry;
 using namespace std::chrono_literals;
@@ -63,7 +73,9 @@ TEST(Allocations, NoneOnAnyPathInVirtualTime) {
   const path paths[] = {
       {"success", {0, 0, 0, 0, 0}, true, {}},
       {"retry then success", {13023, 1722, 170, 0, 0}, true, {}},
-      {"attempts exhausted", {13023, 13023, 13023, 13023, 13023}, false,
+      {"attempts exhausted",
+       {13023, 13023, 13023, 13023, 13023},
+       false,
        ir::stop_reason::attempts_exhausted},
       {"permanent", {13023, 5, 0, 0, 0}, false, ir::stop_reason::permanent_error},
   };
@@ -73,8 +85,9 @@ TEST(Allocations, NoneOnAnyPathInVirtualTime) {
     bool ok = false;
     ir::stop_reason reason{};
     const std::size_t n = allocations_during([&] {
-      const auto r = ir::retry(policy(), [&] { return p.codes[i++]; },
-                               ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
+      const auto r = ir::retry(
+          policy(), [&] { return p.codes[i++]; },
+          ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
       ok = static_cast<bool>(r);
       if (!r) reason = r.error().reason;
     });
@@ -91,9 +104,9 @@ TEST(Allocations, NoneOnDeadlineAndCancelPaths) {
   std::stop_source source;
   const auto deadline_policy = ir::retry_policy::parse("timeout=50ms, initial=10ms").value();
   EXPECT_EQ(allocations_during([&] {
-              const auto r = ir::retry(deadline_policy, [] { return 13023u; },
-                                       ir::retry_options{.clock = vt.clock(),
-                                                         .sleeper = vt.sleeper()});
+              const auto r = ir::retry(
+                  deadline_policy, [] { return 13023u; },
+                  ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
               EXPECT_EQ(r.error().reason, ir::stop_reason::deadline_exceeded);
             }),
             0u);
@@ -102,10 +115,11 @@ TEST(Allocations, NoneOnDeadlineAndCancelPaths) {
                   deadline_policy, [] { return 13023u; },
                   ir::retry_options{.clock = vt.clock(),
                                     .sleeper = vt.sleeper(),
-                                    .on_retry = [&](std::uint32_t call, const std::error_code&,
-                                                    std::chrono::nanoseconds) {
-                                      if (call == 2) source.request_stop();
-                                    },
+                                    .on_retry =
+                                        [&](std::uint32_t call, const std::error_code&,
+                                            std::chrono::nanoseconds) {
+                                          if (call == 2) source.request_stop();
+                                        },
                                     .stop = source.get_token()});
               EXPECT_EQ(r.error().reason, ir::stop_reason::cancelled);
             }),
@@ -117,8 +131,8 @@ TEST(Allocations, NoneWithTheRealClockAndSleeper) {
   std::stop_source source;
   const auto real = ir::retry_policy::parse("attempts=3, initial=1ms, jitter=none").value();
   EXPECT_EQ(allocations_during([&] {
-              const auto r = ir::retry(real, [] { return 13023u; },
-                                       ir::retry_options{.stop = source.get_token()});
+              const auto r = ir::retry(
+                  real, [] { return 13023u; }, ir::retry_options{.stop = source.get_token()});
               EXPECT_EQ(r.error().reason, ir::stop_reason::attempts_exhausted);
             }),
             0u);
@@ -151,13 +165,13 @@ TEST(Allocations, NoneInATypedOperationWithoutCoalescing) {
   agent.begin_deletion(ir::ipsec::policy_kind::quick_mode, L"corp-qm", vt.now() + 730ms);
   const auto p = ir::retry_policy::parse("initial=10ms, jitter=none").value();
   bool ok = false;
-  EXPECT_EQ(allocations_during([&] {
-              const auto r = ir::ipsec::delete_qm_policy(
-                  agent, L"corp-qm", p,
-                  ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
-              ok = r && r.value().how == ir::ipsec::completion::gone_after_pending &&
-                   r.value().calls == 8;
-            }),
-            0u);
+  EXPECT_EQ(
+      allocations_during([&] {
+        const auto r = ir::ipsec::delete_qm_policy(
+            agent, L"corp-qm", p, ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
+        ok =
+            r && r.value().how == ir::ipsec::completion::gone_after_pending && r.value().calls == 8;
+      }),
+      0u);
   EXPECT_TRUE(ok);
 }

@@ -10,7 +10,7 @@ using ir::verdict;
 namespace {
 
 const std::set<std::uint32_t> success_codes = {0, 13024, 13025};
-const std::set<std::uint32_t> transient_codes = {13018, 13019, 13020, 13021, 13022, 13023, 1722,
+const std::set<std::uint32_t> transient_codes = {13018, 13019, 13020, 13021, 13022, 13023,     1722,
                                                  1723,  1727,  1753,  170,   1237,  0x80320012};
 const std::set<std::uint32_t> idempotent_only_codes = {1726, 1820, 1818, 1460};
 
@@ -62,8 +62,7 @@ TEST(Classifier, ErrorCodes) {
   EXPECT_EQ(c(ir::make_error_code(ir::win32_error::warning_ipsec_qm_policy_pruned)),
             verdict::success);
   // Not a Windows code: never retried, whatever its value.
-  EXPECT_EQ(c(std::make_error_code(std::errc::resource_unavailable_try_again)),
-            verdict::permanent);
+  EXPECT_EQ(c(std::make_error_code(std::errc::resource_unavailable_try_again)), verdict::permanent);
 }
 
 TEST(Classifier, IdempotentSitesRetryAmbiguousTransportFailures) {
@@ -77,9 +76,9 @@ TEST(Classifier, IdempotentSitesRetryAmbiguousTransportFailures) {
 
 TEST(Classifier, PerSiteAdjustmentsAndTheirPrecedence) {
   ir::classifier c;
-  EXPECT_TRUE(c.retry_on(5));                // ERROR_ACCESS_DENIED becomes transient
-  EXPECT_TRUE(c.never_retry(1722));          // RPC_S_SERVER_UNAVAILABLE becomes permanent
-  EXPECT_TRUE(c.map_to_success(13001));      // QM policy NOT_FOUND counts as done
+  EXPECT_TRUE(c.retry_on(5));            // ERROR_ACCESS_DENIED becomes transient
+  EXPECT_TRUE(c.never_retry(1722));      // RPC_S_SERVER_UNAVAILABLE becomes permanent
+  EXPECT_TRUE(c.map_to_success(13001));  // QM policy NOT_FOUND counts as done
   EXPECT_EQ(c(5u), verdict::transient);
   EXPECT_EQ(c(1722u), verdict::permanent);
   EXPECT_EQ(c(13001u), verdict::success);

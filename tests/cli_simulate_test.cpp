@@ -10,23 +10,10 @@
 #include <utility>
 #include <vector>
 
-#include "commands.hpp"
+#include "cli_runner.hpp"
 
 namespace {
 
-struct cli_output {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-cli_output run_cli(std::initializer_list<const char*> args) {
-  std::vector<const char*> argv{"ipsec-retry"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::ostringstream out, err;
-  const int rc = ipsec_retry::cli::run(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {rc, out.str(), err.str()};
-}
 
 constexpr long long ms = 1'000'000;  // ns
 
@@ -75,9 +62,10 @@ TEST(CliSimulate, DesignExampleSucceedsOnCall8At1270ms) {
       << r.out;
   EXPECT_TRUE(has(r.out, "\"completion\":\"done\"")) << r.out;
   EXPECT_TRUE(has(r.out, "\"operation\":\"add\"")) << r.out;
-  EXPECT_TRUE(has(r.out,
-                  "\"policy\":\"attempts=unlimited, timeout=30s, backoff=exponential, "
-                  "initial=10ms, multiplier=2, max_delay=2s, jitter=none, at_deadline=final_call\""))
+  EXPECT_TRUE(
+      has(r.out,
+          "\"policy\":\"attempts=unlimited, timeout=30s, backoff=exponential, "
+          "initial=10ms, multiplier=2, max_delay=2s, jitter=none, at_deadline=final_call\""))
       << r.out;
   EXPECT_TRUE(has(r.out, timeline({{0, pending},
                                    {10 * ms, pending},
@@ -92,8 +80,8 @@ TEST(CliSimulate, DesignExampleSucceedsOnCall8At1270ms) {
 }
 
 TEST(CliSimulate, HumanOutputNamesCodesAndOutcome) {
-  const auto r = run_cli(
-      {"simulate", "--policy", "initial=10ms, jitter=none", "--completes-after", "730ms"});
+  const auto r =
+      run_cli({"simulate", "--policy", "initial=10ms, jitter=none", "--completes-after", "730ms"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "13023 ERROR_IPSEC_QM_POLICY_PENDING_DELETION")) << r.out;
   EXPECT_TRUE(has(r.out, "outcome: succeeded after 8 calls in ")) << r.out;
@@ -105,9 +93,9 @@ TEST(CliSimulate, HumanOutputNamesCodesAndOutcome) {
 
 // DESIGN section 3's schedule against a 10 s deletion: 12 calls, the last exactly at 5 s.
 TEST(CliSimulate, DeadlineExceededExitsOne) {
-  const auto r = run_cli({"simulate", "--json", "--policy",
-                          "timeout=5s, initial=10ms, max_delay=1s, jitter=none",
-                          "--completes-after", "10s"});
+  const auto r =
+      run_cli({"simulate", "--json", "--policy",
+               "timeout=5s, initial=10ms, max_delay=1s, jitter=none", "--completes-after", "10s"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(r.out.rfind("{\"outcome\":\"deadline_exceeded\",\"calls\":12,"
                         "\"elapsed_ns\":5000000000,\"last_code\":13023,",
@@ -115,9 +103,9 @@ TEST(CliSimulate, DeadlineExceededExitsOne) {
             0u)
       << r.out;
   EXPECT_TRUE(has(r.out, "\"completion\":null")) << r.out;
-  EXPECT_EQ(starts(r.out), (std::vector<long long>{0, 10 * ms, 30 * ms, 70 * ms, 150 * ms,
-                                                   310 * ms, 630 * ms, 1270 * ms, 2270 * ms,
-                                                   3270 * ms, 4270 * ms, 5000 * ms}));
+  EXPECT_EQ(starts(r.out),
+            (std::vector<long long>{0, 10 * ms, 30 * ms, 70 * ms, 150 * ms, 310 * ms, 630 * ms,
+                                    1270 * ms, 2270 * ms, 3270 * ms, 4270 * ms, 5000 * ms}));
 }
 
 TEST(CliSimulate, InjectedPermanentCodeStopsAtOnceExitsOne) {
@@ -137,8 +125,7 @@ TEST(CliSimulate, InjectedPermanentCodeStopsAtOnceExitsOne) {
 TEST(CliSimulate, SeveralInjectionsAndOnesNeverReached) {
   // Call 2 gets a transient code (the call provably did not run), call 40 is never made.
   const auto r = run_cli({"simulate", "--json", "--policy", "initial=10ms, jitter=none",
-                          "--completes-after", "730ms", "--inject", "2:1727", "--inject",
-                          "40:5"});
+                          "--completes-after", "730ms", "--inject", "2:1727", "--inject", "40:5"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "\"calls\":8,\"elapsed_ns\":1270000000")) << r.out;
   EXPECT_TRUE(has(r.out, "{\"at_ns\":10000000,\"code\":1727}")) << r.out;
@@ -159,9 +146,9 @@ TEST(CliSimulate, AmbiguousFailureStopsAddButNotSet) {
   EXPECT_EQ(add.out.rfind("{\"outcome\":\"permanent_error\",\"calls\":1,", 0), 0u) << add.out;
   EXPECT_TRUE(has(add.out, "\"last_code\":1726")) << add.out;
 
-  const auto del = run_cli({"simulate", "--json", "--operation", "delete", "--policy",
-                            "initial=10ms, jitter=none", "--completes-after", "730ms",
-                            "--inject", "1:1726"});
+  const auto del =
+      run_cli({"simulate", "--json", "--operation", "delete", "--policy",
+               "initial=10ms, jitter=none", "--completes-after", "730ms", "--inject", "1:1726"});
   EXPECT_EQ(del.exit_code, 0) << del.err;
   EXPECT_TRUE(has(del.out, "\"completion\":\"gone_after_pending\"")) << del.out;
 }
@@ -170,11 +157,12 @@ TEST(CliSimulate, DeleteTreatsNotFoundAfterPendingAsGone) {
   const auto r = run_cli({"simulate", "--json", "--operation", "delete", "--policy",
                           "initial=10ms, jitter=none", "--completes-after", "730ms"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out.rfind("{\"outcome\":\"succeeded\",\"calls\":8,\"elapsed_ns\":1270000000,"
-                        "\"last_code\":13001,\"last_code_name\":\"ERROR_IPSEC_QM_POLICY_NOT_FOUND\","
-                        "\"completion\":\"gone_after_pending\",\"operation\":\"delete\",",
-                        0),
-            0u)
+  EXPECT_EQ(
+      r.out.rfind("{\"outcome\":\"succeeded\",\"calls\":8,\"elapsed_ns\":1270000000,"
+                  "\"last_code\":13001,\"last_code_name\":\"ERROR_IPSEC_QM_POLICY_NOT_FOUND\","
+                  "\"completion\":\"gone_after_pending\",\"operation\":\"delete\",",
+                  0),
+      0u)
       << r.out;
 }
 
@@ -219,8 +207,7 @@ TEST(CliSimulate, CallLatencyDelaysFromTheEndOfEachCall) {
                                    {1305 * ms, 0}})))
       << r.out;
   // Elapsed runs to the end of the last call.
-  EXPECT_EQ(r.out.rfind("{\"outcome\":\"succeeded\",\"calls\":8,\"elapsed_ns\":1310000000,", 0),
-            0u)
+  EXPECT_EQ(r.out.rfind("{\"outcome\":\"succeeded\",\"calls\":8,\"elapsed_ns\":1310000000,", 0), 0u)
       << r.out;
 }
 
@@ -276,8 +263,7 @@ TEST(CliSimulate, BadInputExitsTwoNamingTheProblem) {
       {{"--policy", "", "--completes-after", "soon"}, "--completes-after 'soon'"},
       {{"--policy", "", "--completes-after", "730ms", "--operation", "remove"},
        "--operation 'remove'"},
-      {{"--policy", "", "--completes-after", "730ms", "--call-latency", "5"},
-       "--call-latency '5'"},
+      {{"--policy", "", "--completes-after", "730ms", "--call-latency", "5"}, "--call-latency '5'"},
       {{"--policy", "", "--completes-after", "730ms", "--inject", "3"}, "--inject '3'"},
       {{"--policy", "", "--completes-after", "730ms", "--inject", "0:5"}, "--inject '0:5'"},
       {{"--policy", "", "--completes-after", "730ms", "--inject", "x:5"}, "--inject 'x:5'"},
@@ -309,8 +295,8 @@ TEST(CliSimulate, BadInputExitsTwoNamingTheProblem) {
 }
 
 TEST(CliSimulate, InjectMessageExplainsTheBadCode) {
-  const auto r = run_cli({"simulate", "--policy", "", "--completes-after", "730ms", "--inject",
-                          "3:NOPE"});
+  const auto r =
+      run_cli({"simulate", "--policy", "", "--completes-after", "730ms", "--inject", "3:NOPE"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(has(r.err, "expected N:CODE")) << r.err;
   EXPECT_TRUE(has(r.err, "CODE: ")) << r.err;
@@ -423,9 +409,8 @@ TEST(CliSimulateCallers, ABudgetStopsTheStormWithinTheFirstFewCalls) {
 // A budget of 20 tokens covers the leader's 7 failed polls: 27 calls, everyone succeeds.
 TEST(CliSimulateCallers, CoalescingAndBudgetTogether) {
   const auto small = run_cli({"simulate", "--json", "--callers", "20", "--coalesce", "--budget",
-                              "max_tokens=10, token_ratio=0.1", "--operation", "delete",
-                              "--policy", "initial=10ms, jitter=none", "--completes-after",
-                              "730ms"});
+                              "max_tokens=10, token_ratio=0.1", "--operation", "delete", "--policy",
+                              "initial=10ms, jitter=none", "--completes-after", "730ms"});
   EXPECT_EQ(small.exit_code, 1) << small.out;
   EXPECT_EQ(field(small.out, "agent_calls"), 24) << small.out;
   EXPECT_EQ(field(small.out, "max_elapsed_ns"), 150 * ms) << small.out;
@@ -435,9 +420,8 @@ TEST(CliSimulateCallers, CoalescingAndBudgetTogether) {
   for (const auto& c : entries) EXPECT_EQ(c.outcome, "budget_exhausted");
 
   const auto large = run_cli({"simulate", "--json", "--callers", "20", "--coalesce", "--budget",
-                              "max_tokens=20, token_ratio=0.1", "--operation", "delete",
-                              "--policy", "initial=10ms, jitter=none", "--completes-after",
-                              "730ms"});
+                              "max_tokens=20, token_ratio=0.1", "--operation", "delete", "--policy",
+                              "initial=10ms, jitter=none", "--completes-after", "730ms"});
   EXPECT_EQ(large.exit_code, 0) << large.out;
   EXPECT_EQ(field(large.out, "agent_calls"), 27) << large.out;
   EXPECT_EQ(field(large.out, "max_elapsed_ns"), 1270 * ms) << large.out;
@@ -446,9 +430,8 @@ TEST(CliSimulateCallers, CoalescingAndBudgetTogether) {
 // With --operation add only one caller re-creates the policy; the others truthfully get
 // EXISTS (permanent), so the run exits 1.
 TEST(CliSimulateCallers, AddLetsOneCallerRecreateThePolicy) {
-  const auto r =
-      run_cli({"simulate", "--json", "--callers", "5", "--coalesce", "--policy",
-               "initial=10ms, jitter=none", "--completes-after", "730ms"});
+  const auto r = run_cli({"simulate", "--json", "--callers", "5", "--coalesce", "--policy",
+                          "initial=10ms, jitter=none", "--completes-after", "730ms"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   const auto entries = callers(r.out);
   ASSERT_EQ(entries.size(), 5u);
@@ -459,9 +442,9 @@ TEST(CliSimulateCallers, AddLetsOneCallerRecreateThePolicy) {
 
 // One caller through the simulation makes the same calls as the single-caller path.
 TEST(CliSimulateCallers, OneCallerMatchesTheSingleCallerRun) {
-  const auto r = run_cli({"simulate", "--json", "--callers", "1", "--policy",
-                          "timeout=5s, initial=10ms, max_delay=1s, jitter=none",
-                          "--completes-after", "10s"});
+  const auto r =
+      run_cli({"simulate", "--json", "--callers", "1", "--policy",
+               "timeout=5s, initial=10ms, max_delay=1s, jitter=none", "--completes-after", "10s"});
   EXPECT_EQ(r.exit_code, 1);
   const auto entries = callers(r.out);
   ASSERT_EQ(entries.size(), 1u);
@@ -471,9 +454,18 @@ TEST(CliSimulateCallers, OneCallerMatchesTheSingleCallerRun) {
 }
 
 TEST(CliSimulateCallers, IsDeterministicAndPrintsATable) {
-  const std::initializer_list<const char*> args{
-      "simulate", "--callers", "3",       "--coalesce", "--operation", "delete",
-      "--policy", "initial=10ms, jitter=50%", "--seed", "7", "--completes-after", "730ms"};
+  const std::initializer_list<const char*> args{"simulate",
+                                                "--callers",
+                                                "3",
+                                                "--coalesce",
+                                                "--operation",
+                                                "delete",
+                                                "--policy",
+                                                "initial=10ms, jitter=50%",
+                                                "--seed",
+                                                "7",
+                                                "--completes-after",
+                                                "730ms"};
   const auto a = run_cli(args);
   const auto b = run_cli(args);
   EXPECT_EQ(a.exit_code, 0) << a.err;
@@ -498,8 +490,8 @@ TEST(CliSimulateCallers, BadInputsExit2NamingTheOption) {
       {{"--callers", "2", "--budget", "tokens=3"}, "--budget"},
   };
   for (const auto& c : cases) {
-    std::vector<const char*> argv{"ipsec-retry", "simulate", "--policy", "initial=10ms",
-                                  "--completes-after", "1s"};
+    std::vector<const char*> argv{"ipsec-retry",  "simulate",          "--policy",
+                                  "initial=10ms", "--completes-after", "1s"};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
     std::ostringstream out, err;
     const int rc = ipsec_retry::cli::run(static_cast<int>(argv.size()), argv.data(), out, err);
@@ -516,8 +508,7 @@ TEST(CliSimulateCallers, BadInputsExit2NamingTheOption) {
 TEST(CliSimulateCallers, FollowersAreBoundedByTheirOwnDeadline) {
   const auto final_call =
       run_cli({"simulate", "--json", "--callers", "3", "--coalesce", "--operation", "delete",
-               "--policy", "timeout=100ms, initial=10ms, jitter=none", "--completes-after",
-               "10s"});
+               "--policy", "timeout=100ms, initial=10ms, jitter=none", "--completes-after", "10s"});
   EXPECT_EQ(final_call.exit_code, 1);
   EXPECT_EQ(field(final_call.out, "agent_calls"), 7) << final_call.out;
   std::vector<long long> calls;
@@ -528,10 +519,10 @@ TEST(CliSimulateCallers, FollowersAreBoundedByTheirOwnDeadline) {
   }
   EXPECT_EQ(calls, (std::vector<long long>{5, 1, 1}));
 
-  const auto give_up = run_cli({"simulate", "--json", "--callers", "3", "--coalesce",
-                                "--operation", "delete", "--policy",
-                                "timeout=100ms, initial=10ms, jitter=none, at_deadline=give_up",
-                                "--completes-after", "10s"});
+  const auto give_up =
+      run_cli({"simulate", "--json", "--callers", "3", "--coalesce", "--operation", "delete",
+               "--policy", "timeout=100ms, initial=10ms, jitter=none, at_deadline=give_up",
+               "--completes-after", "10s"});
   EXPECT_EQ(field(give_up.out, "agent_calls"), 8) << give_up.out;
   calls.clear();
   for (const auto& c : callers(give_up.out)) calls.push_back(c.calls);

@@ -5,32 +5,12 @@
 #include <string>
 #include <vector>
 
-#include "commands.hpp"
-
-namespace {
-
-struct cli_output {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-cli_output run_cli(std::initializer_list<const char*> args) {
-  std::vector<const char*> argv{"ipsec-retry"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::ostringstream out, err;
-  const int rc =
-      ipsec_retry::cli::run(static_cast<int>(argv.size()), argv.data(), out, err);
-  return {rc, out.str(), err.str()};
-}
-
-}  // namespace
+#include "cli_runner.hpp"
 
 TEST(CliExplain, NamesMessageHresultAndVerdict) {
   const auto r = run_cli({"explain", "13023"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("13023 (0x32DF)  ERROR_IPSEC_QM_POLICY_PENDING_DELETION"),
-            std::string::npos)
+  EXPECT_NE(r.out.find("13023 (0x32DF)  ERROR_IPSEC_QM_POLICY_PENDING_DELETION"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("The Quick Mode policy is pending deletion."), std::string::npos);
   EXPECT_NE(r.out.find("HRESULT:  0x800732DF"), std::string::npos);
@@ -64,9 +44,10 @@ TEST(CliExplain, SeveralCodesInJsonAreOneObject) {
   const auto r = run_cli({"explain", "--json", "5", "1726", "99999"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.out.rfind("{\"codes\":[{\"code\":5,", 0), 0u) << r.out;
-  EXPECT_NE(r.out.find("\"name\":\"RPC_S_CALL_FAILED\",\"message\":\"The remote procedure call "
-                       "failed.\",\"verdict\":\"permanent\",\"verdict_if_idempotent\":\"transient\""),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find("\"name\":\"RPC_S_CALL_FAILED\",\"message\":\"The remote procedure call "
+                 "failed.\",\"verdict\":\"permanent\",\"verdict_if_idempotent\":\"transient\""),
+      std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("{\"code\":99999,\"hresult\":\"0x8007869F\",\"name\":null,"
                        "\"message\":\"Unknown Windows error 0x1869F\",\"verdict\":\"permanent\""),
@@ -142,8 +123,8 @@ TEST(CliCheck, BadPoliciesExitTwoNamingTheProblem) {
 }
 
 TEST(CliSchedule, DesignScheduleTwelveCallsLastAtFiveSeconds) {
-  const auto r = run_cli({"schedule", "--json", "--policy",
-                          "timeout=5s, initial=10ms, max_delay=1s, jitter=none"});
+  const auto r = run_cli(
+      {"schedule", "--json", "--policy", "timeout=5s, initial=10ms, max_delay=1s, jitter=none"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\"calls\":12,\"stop\":\"deadline_exceeded\",\"truncated\":false,"
                        "\"elapsed_ns\":5000000000,"),
@@ -203,8 +184,8 @@ TEST(CliCheck, JsonReportsInvalidPoliciesToo) {
 }
 
 TEST(CliSchedule, EveryCallFailsTransientlyEvenWhenThePolicyNeverRetries13023) {
-  const auto r = run_cli({"schedule", "--json", "--policy",
-                          "attempts=3, jitter=none, never_retry=13023"});
+  const auto r =
+      run_cli({"schedule", "--json", "--policy", "attempts=3, jitter=none, never_retry=13023"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.out.find("\"calls\":3,\"stop\":\"attempts_exhausted\""), std::string::npos) << r.out;
 }

@@ -20,7 +20,9 @@ namespace {
 
 constexpr std::uint32_t pending = 13023;
 
-ir::retry_policy policy(const char* text) { return ir::retry_policy::parse(text).value(); }
+ir::retry_policy policy(const char* text) {
+  return ir::retry_policy::parse(text).value();
+}
 
 // A clock over a virtual_time that applies a jump on its Nth reading.
 struct jumping_clock {
@@ -77,7 +79,8 @@ TEST(FaultInjection, ClockJumpingForwardPastTheDeadlineStopsAtTheNextFailure) {
         ++calls;
         return pending;
       },
-      ir::retry_options{.clock = jumping_clock{&vt, std::make_shared<int>(0), 4, 1h}, .sleeper = vt.sleeper()});
+      ir::retry_options{.clock = jumping_clock{&vt, std::make_shared<int>(0), 4, 1h},
+                        .sleeper = vt.sleeper()});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, ir::stop_reason::deadline_exceeded);
   EXPECT_EQ(calls, 3) << "reads: start, end of call 1, end of call 2, end of call 3 (jump)";
@@ -130,14 +133,14 @@ TEST(FaultInjection, ThrowingHookLeavesNothingBehindAndTheNextRunIsClean) {
   };
   int calls = 0;
   auto op = [&] { return ++calls < 10 ? pending : 0u; };
-  EXPECT_THROW((void)ir::retry(p, op,
-                               ir::retry_options{.clock = vt.clock(),
-                                                 .sleeper = vt.sleeper(),
-                                                 .on_retry = hook}),
-               std::runtime_error);
+  EXPECT_THROW(
+      (void)ir::retry(
+          p, op, ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper(), .on_retry = hook}),
+      std::runtime_error);
   EXPECT_EQ(calls, 2);
   // A fresh run with the same policy and op state is unaffected.
-  const auto again = ir::retry(p, op, ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
+  const auto again =
+      ir::retry(p, op, ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().reason, ir::stop_reason::attempts_exhausted);
   EXPECT_EQ(again.error().calls, 4u);

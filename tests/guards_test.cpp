@@ -10,7 +10,9 @@ namespace ir = ipsec_retry;
 using namespace std::chrono_literals;
 
 namespace {
-ir::retry_policy policy(const char* text) { return ir::retry_policy::parse(text).value(); }
+ir::retry_policy policy(const char* text) {
+  return ir::retry_policy::parse(text).value();
+}
 }  // namespace
 
 TEST(RetryBudget, FollowsGrpcA6TokenArithmetic) {
@@ -57,18 +59,17 @@ TEST(RetryBudget, StopsARetryStormWithinTheFirstFewCalls) {
         ++calls;
         return vt.elapsed() < 10s ? 13023u : 0u;
       },
-      ir::retry_options{.clock = vt.clock(),
-                        .sleeper = vt.sleeper(),
-                        .guard = ir::budget_guard{&budget}});
+      ir::retry_options{
+          .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::budget_guard{&budget}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, ir::stop_reason::budget_exhausted);
   EXPECT_EQ(r.error().calls, 5u) << "10 tokens, retry only while tokens > 5";
   EXPECT_EQ(r.error().code, ir::win32_error::ipsec_qm_policy_pending_deletion);
   // The first call of the next caller is never refused, its retries are.
-  const auto next = ir::retry(policy("timeout=1s"), [] { return 13023u; },
-                              ir::retry_options{.clock = vt.clock(),
-                                                .sleeper = vt.sleeper(),
-                                                .guard = ir::budget_guard{&budget}});
+  const auto next = ir::retry(
+      policy("timeout=1s"), [] { return 13023u; },
+      ir::retry_options{
+          .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::budget_guard{&budget}});
   ASSERT_FALSE(next);
   EXPECT_EQ(next.error().calls, 1u);
   EXPECT_EQ(next.error().reason, ir::stop_reason::budget_exhausted);
@@ -80,10 +81,10 @@ TEST(RetryBudget, SuccessesRefillIt) {
   for (int i = 0; i < 2; ++i) budget.on_failure();  // 2 tokens: retries refused
   EXPECT_FALSE(budget.allow_retry());
   for (int i = 0; i < 3; ++i) {
-    EXPECT_TRUE(ir::retry(policy("attempts=1"), [] { return 0u; },
-                          ir::retry_options{.clock = vt.clock(),
-                                            .sleeper = vt.sleeper(),
-                                            .guard = ir::budget_guard{&budget}}));
+    EXPECT_TRUE(ir::retry(
+        policy("attempts=1"), [] { return 0u; },
+        ir::retry_options{
+            .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::budget_guard{&budget}}));
   }
   EXPECT_EQ(budget.tokens(), 4.0);
   EXPECT_TRUE(budget.allow_retry());
@@ -114,9 +115,8 @@ TEST(CircuitBreaker, OpensAfterConsecutiveTransportFailuresAndFailsFast) {
         ++calls;
         return 1722u;  // RPC_S_SERVER_UNAVAILABLE
       },
-      ir::retry_options{.clock = vt.clock(),
-                        .sleeper = vt.sleeper(),
-                        .guard = ir::breaker_guard{&breaker}});
+      ir::retry_options{
+          .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::breaker_guard{&breaker}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, ir::stop_reason::circuit_open);
   EXPECT_EQ(r.error().calls, 3u);
@@ -124,10 +124,10 @@ TEST(CircuitBreaker, OpensAfterConsecutiveTransportFailuresAndFailsFast) {
   EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::open);
 
   // Another caller fails fast without calling, keeping the last code.
-  const auto fast = ir::retry(policy("attempts=10"), [&] { return ++calls, 0u; },
-                              ir::retry_options{.clock = vt.clock(),
-                                                .sleeper = vt.sleeper(),
-                                                .guard = ir::breaker_guard{&breaker}});
+  const auto fast = ir::retry(
+      policy("attempts=10"), [&] { return ++calls, 0u; },
+      ir::retry_options{
+          .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::breaker_guard{&breaker}});
   ASSERT_FALSE(fast);
   EXPECT_EQ(fast.error().reason, ir::stop_reason::circuit_open);
   EXPECT_EQ(fast.error().calls, 0u);
@@ -177,11 +177,12 @@ TEST(Guards, BothMustAdmitAndBothLearn) {
   ir::virtual_time vt;
   ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
   ir::circuit_breaker breaker({.failure_threshold = 100, .cool_down = 1s}, vt.clock());
-  const auto r = ir::retry(policy("timeout=1h, initial=1ms"), [] { return 1722u; },
-                           ir::retry_options{.clock = vt.clock(),
-                                             .sleeper = vt.sleeper(),
-                                             .guard = ir::guard_all{ir::budget_guard{&budget},
-                                                                    ir::breaker_guard{&breaker}}});
+  const auto r = ir::retry(
+      policy("timeout=1h, initial=1ms"), [] { return 1722u; },
+      ir::retry_options{
+          .clock = vt.clock(),
+          .sleeper = vt.sleeper(),
+          .guard = ir::guard_all{ir::budget_guard{&budget}, ir::breaker_guard{&breaker}}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, ir::stop_reason::budget_exhausted);
   EXPECT_EQ(r.error().calls, 5u);

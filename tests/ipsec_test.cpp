@@ -45,7 +45,9 @@ constexpr std::uint32_t mm_auth_pending = 13022;
 constexpr std::uint32_t qm_pending = 13023;
 constexpr std::uint32_t qm_pruned = 13025;
 
-std::uint32_t u(ir::win32_error code) { return ir::to_underlying(code); }
+std::uint32_t u(ir::win32_error code) {
+  return ir::to_underlying(code);
+}
 
 ir::retry_policy policy(std::string_view text) {
   auto p = ir::retry_policy::parse(text);
@@ -134,9 +136,9 @@ struct timed_agent {
 
 // The typed wrappers by kind, so one table covers QM and MM.
 template <class Agent, class Options>
-ir::retry_result<ipsec::operation_result> typed(policy_operation op, policy_kind kind,
-                                                Agent& agent, std::wstring_view name,
-                                                const ir::retry_policy& p, const Options& options,
+ir::retry_result<ipsec::operation_result> typed(policy_operation op, policy_kind kind, Agent& agent,
+                                                std::wstring_view name, const ir::retry_policy& p,
+                                                const Options& options,
                                                 ipsec::add_rules rules = {}) {
   const bool qm = kind == policy_kind::quick_mode;
   switch (op) {
@@ -183,8 +185,7 @@ std::string kind_label(const ::testing::TestParamInfo<kind_case>& param) {
 // simulated_agent: every modelled behaviour, for QM and MM.
 
 class SimulatedAgent : public ::testing::TestWithParam<kind_case> {};
-INSTANTIATE_TEST_SUITE_P(Kinds, SimulatedAgent, ::testing::ValuesIn(kinds),
-                         kind_label);
+INSTANTIATE_TEST_SUITE_P(Kinds, SimulatedAgent, ::testing::ValuesIn(kinds), kind_label);
 
 TEST_P(SimulatedAgent, WhilePendingDeletionEveryOperationGetsPendingDeletion) {
   const kind_case k = GetParam();
@@ -220,7 +221,8 @@ TEST_P(SimulatedAgent, OnceDeletionCompletesSetDeleteGetAreNotFoundAndAddSucceed
       w.agent.begin_deletion(k.kind, name, w.at(100ms));
       w.time.set(w.at(t));
       EXPECT_EQ(w.agent.state_of(k.kind, name), simulated_agent::state::absent);
-      EXPECT_EQ(call(w.agent, r.op, k.kind, name), r.expected) << label(r.op) << " at " << t.count();
+      EXPECT_EQ(call(w.agent, r.op, k.kind, name), r.expected)
+          << label(r.op) << " at " << t.count();
       EXPECT_EQ(w.agent.state_of(k.kind, name), r.after) << label(r.op);
     }
   }
@@ -475,8 +477,7 @@ TEST(SimulatedAgent, WorksThroughThePolicyAgentInterface) {
 // Typed wrappers: default policies, idempotency, completions.
 
 class TypedOperations : public ::testing::TestWithParam<kind_case> {};
-INSTANTIATE_TEST_SUITE_P(Kinds, TypedOperations, ::testing::ValuesIn(kinds),
-                         kind_label);
+INSTANTIATE_TEST_SUITE_P(Kinds, TypedOperations, ::testing::ValuesIn(kinds), kind_label);
 
 TEST_P(TypedOperations, DeleteThatSawPendingTreatsNotFoundAsGone) {
   const kind_case k = GetParam();
@@ -660,8 +661,8 @@ TEST(TypedOperations, HooksSeeEachFailedCallWithItsWin32Code) {
           ++foreign;
         }
       }};
-  const auto r = ipsec::add_qm_policy(w.agent, name, {}, policy("initial=10ms, jitter=none"),
-                                      options);
+  const auto r =
+      ipsec::add_qm_policy(w.agent, name, {}, policy("initial=10ms, jitter=none"), options);
   expect_success(r, success, completion::done, 8);
   EXPECT_EQ(hook_calls, (std::vector<std::uint32_t>{1, 2, 3, 4, 5, 6, 7}));
   EXPECT_EQ(delays, ms({10, 20, 40, 80, 160, 320, 640}));
@@ -734,12 +735,12 @@ TEST_P(TypedOperations, DesignTenSecondDeletionExceedsAFiveSecondDeadline) {
     world w;
     w.agent.begin_deletion(k.kind, name, w.at(10s));
     timed_agent timed{w.agent, w.time};
-    const auto r = typed(op, k.kind, timed, name,
-                         policy("timeout=5s, initial=10ms, max_delay=1s, jitter=none"), w.options());
+    const auto r =
+        typed(op, k.kind, timed, name,
+              policy("timeout=5s, initial=10ms, max_delay=1s, jitter=none"), w.options());
     expect_failure(r, k.pending, ir::stop_reason::deadline_exceeded, 12);
     EXPECT_EQ(r.error().elapsed, 5s);
-    EXPECT_EQ(timed.starts,
-              ms({0, 10, 30, 70, 150, 310, 630, 1270, 2270, 3270, 4270, 5000}));
+    EXPECT_EQ(timed.starts, ms({0, 10, 30, 70, 150, 310, 630, 1270, 2270, 3270, 4270, 5000}));
   }
 }
 
@@ -760,7 +761,9 @@ TEST_P(TypedOperations, DesignInjectedPermanentCodeStopsAtOnce) {
 
 namespace {
 
-ir::retry_policy builtin(policy_operation op) { return ipsec::builtin_policy(op); }
+ir::retry_policy builtin(policy_operation op) {
+  return ipsec::builtin_policy(op);
+}
 
 ir::retry_policy over(const ir::retry_policy& base, std::string_view text) {
   auto p = ir::retry_policy::parse(text, base);
@@ -794,9 +797,9 @@ TEST(CallSites, DefineAddsAHostSite) {
   ASSERT_TRUE(sites.define("wfp.add_filter", p));
   ASSERT_TRUE(sites.define("A-9_z", p));
   EXPECT_EQ(site_policy(sites, "wfp.add_filter"), p);
-  EXPECT_EQ(sites.sites(), (std::vector<std::string>{"A-9_z", "mm.add", "mm.delete", "mm.set",
-                                                     "qm.add", "qm.delete", "qm.set",
-                                                     "wfp.add_filter"}));
+  EXPECT_EQ(sites.sites(),
+            (std::vector<std::string>{"A-9_z", "mm.add", "mm.delete", "mm.set", "qm.add",
+                                      "qm.delete", "qm.set", "wfp.add_filter"}));
   // The new site takes config lines like a built-in one.
   ASSERT_TRUE(sites.load_config("wfp.add_filter: attempts=7"));
   EXPECT_EQ(site_policy(sites, "wfp.add_filter"), over(p, "attempts=7"));
@@ -863,7 +866,8 @@ TEST(CallSites, ALineOverridesTheDefaultNotThePreviousLoad) {
   ipsec::call_site_registry sites;
   ASSERT_TRUE(sites.load_config("qm.delete: attempts=50"));
   ASSERT_TRUE(sites.load_config("qm.delete: timeout=90s"));
-  EXPECT_EQ(site_policy(sites, "qm.delete"), over(builtin(policy_operation::remove), "timeout=90s"));
+  EXPECT_EQ(site_policy(sites, "qm.delete"),
+            over(builtin(policy_operation::remove), "timeout=90s"));
 }
 
 TEST(CallSites, EmptyAndCommentOnlyConfigsChangeNothing) {
@@ -928,21 +932,21 @@ INSTANTIATE_TEST_SUITE_P(
                           ipsec::registry_errc::bad_policy, "qm.delete",
                           "line 3 (qm.delete): column ", "did you mean 'attempts'?"},
         config_error_case{"qm.set: attempts=3\nqm.delet: attempts=3\n",
-                          ipsec::registry_errc::unknown_site, "qm.delet", "line 2 (qm.delet): ",
-                          "did you mean 'qm.delete'?"},
+                          ipsec::registry_errc::unknown_site, "qm.delet",
+                          "line 2 (qm.delet): ", "did you mean 'qm.delete'?"},
         config_error_case{"qm.set: attempts=3\nmm.add: attempts=2\nqm.set: attempts=4\n",
-                          ipsec::registry_errc::duplicate_site, "qm.set", "line 3 (qm.set): ",
-                          "earlier line"},
-        config_error_case{"qm.set: attempts=3\nqm.delete attempts=3\n", ipsec::registry_errc::syntax,
-                          "", "line 2: ", "expected 'site: policy'"},
+                          ipsec::registry_errc::duplicate_site, "qm.set",
+                          "line 3 (qm.set): ", "earlier line"},
+        config_error_case{"qm.set: attempts=3\nqm.delete attempts=3\n",
+                          ipsec::registry_errc::syntax, "", "line 2: ", "expected 'site: policy'"},
         config_error_case{"qm.set: attempts=3\n: attempts=3\n", ipsec::registry_errc::bad_site_name,
                           "", "line 2", "a site name is"},
         config_error_case{"qm.set: attempts=3\nqm delete: attempts=3\n",
-                          ipsec::registry_errc::bad_site_name, "qm delete", "line 2 (qm delete): ",
-                          "a site name is"},
+                          ipsec::registry_errc::bad_site_name, "qm delete",
+                          "line 2 (qm delete): ", "a site name is"},
         config_error_case{"mm.add: attempts=3\nqm.delete: attempts=unlimited, timeout=none",
-                          ipsec::registry_errc::bad_policy, "qm.delete", "line 2 (qm.delete): ",
-                          "unbounded"}));
+                          ipsec::registry_errc::bad_policy, "qm.delete",
+                          "line 2 (qm.delete): ", "unbounded"}));
 
 TEST(CallSites, ConfigErrorColumnCountsInTheLine) {
   struct row {
@@ -1008,7 +1012,9 @@ const char* bad_env(const char* variable) {
   return lookup(std::begin(table), std::end(table), variable);
 }
 
-const char* no_env(const char*) { return nullptr; }
+const char* no_env(const char*) {
+  return nullptr;
+}
 
 }  // namespace
 
@@ -1125,8 +1131,8 @@ TEST(SimulatedAgentThreads, ConcurrentTypedDeletesAllComplete) {
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       const std::wstring& n = names[static_cast<std::size_t>(t)];
-      const auto p = ir::retry_policy::parse("initial=1ms, max_delay=10ms, jitter=none, timeout=1h")
-                         .value();
+      const auto p =
+          ir::retry_policy::parse("initial=1ms, max_delay=10ms, jitter=none, timeout=1h").value();
       const auto opts = ir::retry_options{.clock = time.clock(), .sleeper = time.sleeper()};
       const auto first = ipsec::delete_qm_policy(agent, n, p, opts);
       if (!first || first.value().how != completion::done || first.value().calls != 1) {
@@ -1168,8 +1174,8 @@ TEST(CallSitesThreads, ReadersSeeOneWholeVersionWhileAWriterReloads) {
       "qm.delete: attempts=7, timeout=20s, jitter=full, retry_on=5\n"
       "mm.add: initial=50ms, max_delay=500ms, seed=3\n";
   const auto delete_a = over(builtin(policy_operation::remove), "attempts=5, timeout=10s");
-  const auto delete_b = over(builtin(policy_operation::remove),
-                             "attempts=7, timeout=20s, jitter=full, retry_on=5");
+  const auto delete_b =
+      over(builtin(policy_operation::remove), "attempts=7, timeout=20s, jitter=full, retry_on=5");
   const auto add_a = over(builtin(policy_operation::add), "initial=5ms, jitter=none");
   const auto add_b = over(builtin(policy_operation::add), "initial=50ms, max_delay=500ms, seed=3");
   ASSERT_NE(delete_a, delete_b);

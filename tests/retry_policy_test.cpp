@@ -63,10 +63,17 @@ TEST(PolicyParse, UnboundedTimeoutNeedsAttempts) {
 
 TEST(PolicyParse, Durations) {
   const std::pair<const char*, std::chrono::nanoseconds> cases[] = {
-      {"100ns", 100ns}, {"10us", 10us},   {"250ms", 250ms},   {"1.5s", 1500ms},
-      {"2min", 120s},   {"1h", 3600s},    {"0.25ms", 250us},  {".5s", 500ms},
-      {"0ms", 0ns},     {"1.000000001s", 1000000001ns},       {"9223372036854775807ns",
-                                                                std::chrono::nanoseconds::max()}};
+      {"100ns", 100ns},
+      {"10us", 10us},
+      {"250ms", 250ms},
+      {"1.5s", 1500ms},
+      {"2min", 120s},
+      {"1h", 3600s},
+      {"0.25ms", 250us},
+      {".5s", 500ms},
+      {"0ms", 0ns},
+      {"1.000000001s", 1000000001ns},
+      {"9223372036854775807ns", std::chrono::nanoseconds::max()}};
   for (const auto& [text, expected] : cases) {
     const auto d = ir::parse_duration(text);
     ASSERT_TRUE(d) << text;
@@ -238,15 +245,15 @@ INSTANTIATE_TEST_SUITE_P(
         bad_policy{"timeout=5s,", ir::policy_errc::syntax, 12, ",", "after the last separator"},
         bad_policy{"timeout=5s,,attempts=2", ir::policy_errc::syntax, 12, ",", "empty item"},
         bad_policy{",timeout=5s", ir::policy_errc::syntax, 1, ",", "empty item"},
-        bad_policy{"timeout=none, attempts=unlimited", ir::policy_errc::unbounded, 15,
-                   "attempts", "retry forever"},
+        bad_policy{"timeout=none, attempts=unlimited", ir::policy_errc::unbounded, 15, "attempts",
+                   "retry forever"},
         bad_policy{"timeout=none", ir::policy_errc::unbounded, 1, "timeout", "retry forever"},
         bad_policy{"timeout=1s, initial=0ms", ir::policy_errc::out_of_range, 13, "initial",
                    "initial must be > 0"},
         bad_policy{"initial=3s, max_delay=1s", ir::policy_errc::inconsistent, 13, "max_delay",
                    "exceeds max_delay"},
-        bad_policy{"retry_on=5, never_retry=ERROR_ACCESS_DENIED", ir::policy_errc::inconsistent,
-                   13, "never_retry", "both retry_on and never_retry"},
+        bad_policy{"retry_on=5, never_retry=ERROR_ACCESS_DENIED", ir::policy_errc::inconsistent, 13,
+                   "never_retry", "both retry_on and never_retry"},
         // The later key of a contradiction is named, whichever check found it.
         bad_policy{"max_delay=1s, initial=3s, retry_on=5", ir::policy_errc::inconsistent, 15,
                    "initial", "exceeds max_delay"},

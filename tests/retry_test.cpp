@@ -86,8 +86,7 @@ TEST(Retry, ExponentialScheduleClipsTheLastSleepToTheDeadline) {
   EXPECT_EQ(r.error().elapsed, 5s);
   EXPECT_EQ(r.error().code, ir::win32_error::ipsec_qm_policy_pending_deletion);
   EXPECT_EQ(rec.delays, ms({10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 730}));
-  EXPECT_EQ(rec.call_starts,
-            ms({0, 10, 30, 70, 150, 310, 630, 1270, 2270, 3270, 4270, 5000}));
+  EXPECT_EQ(rec.call_starts, ms({0, 10, 30, 70, 150, 310, 630, 1270, 2270, 3270, 4270, 5000}));
   EXPECT_EQ(rec.hook_calls, (std::vector<std::uint32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
 }
 
@@ -124,8 +123,9 @@ TEST(Retry, ConstantAndLinearSchedules) {
 }
 
 TEST(Retry, DecorrelatedIsReproducibleFromItsSeedAndBounded) {
-  const auto p = policy("attempts=30, backoff=decorrelated, initial=10ms, max_delay=1s, "
-                        "jitter=none, seed=42");
+  const auto p = policy(
+      "attempts=30, backoff=decorrelated, initial=10ms, max_delay=1s, "
+      "jitter=none, seed=42");
   recorder a, b;
   (void)ir::retry(p, a.op({pending}), a.options());
   (void)ir::retry(p, b.op({pending}), b.options());
@@ -174,9 +174,8 @@ TEST(Retry, AbsoluteDeadlineEarlierThanTheTimeoutWins) {
   recorder rec;
   auto options = rec.options();
   options.deadline = ir::time_point{} + 100ms;
-  const auto r =
-      ir::retry(policy("timeout=5s, initial=30ms, jitter=none, backoff=constant"),
-                rec.op({pending}), options);
+  const auto r = ir::retry(policy("timeout=5s, initial=30ms, jitter=none, backoff=constant"),
+                           rec.op({pending}), options);
   ASSERT_FALSE(r);
   EXPECT_EQ(rec.call_starts, ms({0, 30, 60, 90, 100}));
 }
@@ -210,8 +209,8 @@ TEST(Retry, UnknownCodesAreNeverRetried) {
 
 TEST(Retry, PolicyRetryOnAndNeverRetryApply) {
   recorder a;
-  const auto ra = ir::retry(policy("retry_on=5, attempts=3, jitter=none"), a.op({5, 5, 0}),
-                            a.options());
+  const auto ra =
+      ir::retry(policy("retry_on=5, attempts=3, jitter=none"), a.op({5, 5, 0}), a.options());
   EXPECT_TRUE(ra);
   EXPECT_EQ(a.call_starts.size(), 3u);
   recorder b;
@@ -223,8 +222,8 @@ TEST(Retry, PolicyRetryOnAndNeverRetryApply) {
 
 TEST(Retry, TransientThenSuccessReturnsTheValue) {
   recorder rec;
-  const auto r = ir::retry(policy("initial=10ms, jitter=none"),
-                           rec.op({pending, 1722, 0}), rec.options());
+  const auto r =
+      ir::retry(policy("initial=10ms, jitter=none"), rec.op({pending, 1722, 0}), rec.options());
   ASSERT_TRUE(r);
   EXPECT_EQ(rec.call_starts, ms({0, 10, 30}));
 }
@@ -246,14 +245,15 @@ TEST(Retry, CancelledBeforeTheFirstCallMakesNoCall) {
 TEST(Retry, CancelledDuringAVirtualSleep) {
   recorder rec;
   std::stop_source source;
-  const auto r = ir::retry(policy("initial=10ms, jitter=none"), rec.op({pending}),
-                           ir::retry_options{.clock = rec.time.clock(),
-                                             .sleeper = rec.time.sleeper(),
-                                             .on_retry = [&](std::uint32_t call,
-                                                             const std::error_code&, nanoseconds) {
-                                               if (call == 3) source.request_stop();
-                                             },
-                                             .stop = source.get_token()});
+  const auto r =
+      ir::retry(policy("initial=10ms, jitter=none"), rec.op({pending}),
+                ir::retry_options{.clock = rec.time.clock(),
+                                  .sleeper = rec.time.sleeper(),
+                                  .on_retry =
+                                      [&](std::uint32_t call, const std::error_code&, nanoseconds) {
+                                        if (call == 3) source.request_stop();
+                                      },
+                                  .stop = source.get_token()});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, ir::stop_reason::cancelled);
   EXPECT_EQ(r.error().calls, 3u);
@@ -303,32 +303,32 @@ TEST(Retry, ThrowingOpPropagatesUnchangedAndIsNotRetried) {
   struct boom : std::runtime_error {
     using std::runtime_error::runtime_error;
   };
-  EXPECT_THROW(
-      (void)ir::retry(
-          policy(""),
-          [&]() -> std::uint32_t {
-            if (++calls == 3) throw boom("call 3");
-            return pending;
-          },
-          rec.options()),
-      boom);
+  EXPECT_THROW((void)ir::retry(
+                   policy(""),
+                   [&]() -> std::uint32_t {
+                     if (++calls == 3) throw boom("call 3");
+                     return pending;
+                   },
+                   rec.options()),
+               boom);
   EXPECT_EQ(calls, 3);
 }
 
 TEST(Retry, ThrowingHookPropagates) {
   recorder rec;
   int calls = 0;
-  EXPECT_THROW((void)ir::retry(
-                   policy(""),
-                   [&] {
-                     ++calls;
-                     return pending;
-                   },
-                   ir::retry_options{.clock = rec.time.clock(),
-                                     .sleeper = rec.time.sleeper(),
-                                     .on_retry = [](std::uint32_t, const std::error_code&,
-                                                    nanoseconds) { throw std::logic_error("hook"); }}),
-               std::logic_error);
+  EXPECT_THROW(
+      (void)ir::retry(
+          policy(""),
+          [&] {
+            ++calls;
+            return pending;
+          },
+          ir::retry_options{.clock = rec.time.clock(),
+                            .sleeper = rec.time.sleeper(),
+                            .on_retry = [](std::uint32_t, const std::error_code&,
+                                           nanoseconds) { throw std::logic_error("hook"); }}),
+      std::logic_error);
   EXPECT_EQ(calls, 1);
 }
 
@@ -337,8 +337,7 @@ TEST(Retry, HookSeesTheCallNumberCodeAndDelay) {
   std::vector<std::error_code> codes;
   int n = 0;
   (void)ir::retry(
-      policy("attempts=3, initial=5ms, jitter=none"),
-      [&] { return ++n == 1 ? pending : 1722u; },
+      policy("attempts=3, initial=5ms, jitter=none"), [&] { return ++n == 1 ? pending : 1722u; },
       ir::retry_options{.clock = vt.clock(),
                         .sleeper = vt.sleeper(),
                         .on_retry = [&](std::uint32_t, const std::error_code& ec, nanoseconds) {
@@ -361,8 +360,8 @@ TEST(RetryOps, HresultOps) {
   EXPECT_EQ(n, 3);
 
   recorder fwp;
-  const auto f = ir::retry(policy("attempts=2"), [] { return ir::hresult{0x80320012}; },
-                           fwp.options());
+  const auto f = ir::retry(
+      policy("attempts=2"), [] { return ir::hresult{0x80320012}; }, fwp.options());
   ASSERT_FALSE(f);
   EXPECT_EQ(f.error().reason, ir::stop_reason::attempts_exhausted);
   EXPECT_EQ(f.error().code, ir::hresult::fwp_e_timeout);
@@ -371,17 +370,17 @@ TEST(RetryOps, HresultOps) {
 TEST(RetryOps, DwordCarryingAnHresultIsNormalized) {
   recorder rec;
   int n = 0;
-  const auto r = ir::retry(policy("jitter=none"),
-                           [&]() -> std::uint32_t { return ++n < 3 ? 0x800732DFu : 0u; },
-                           rec.options());
+  const auto r = ir::retry(
+      policy("jitter=none"), [&]() -> std::uint32_t { return ++n < 3 ? 0x800732DFu : 0u; },
+      rec.options());
   ASSERT_TRUE(r) << "0x800732DF is 13023, transient";
   EXPECT_EQ(n, 3);
 }
 
 TEST(RetryError, HresultsAreShownInHex) {
   recorder rec;
-  const auto r = ir::retry(policy("attempts=1"), [] { return ir::hresult{0x80320012}; },
-                           rec.options());
+  const auto r = ir::retry(
+      policy("attempts=1"), [] { return ir::hresult{0x80320012}; }, rec.options());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message().rfind("FWP_E_TIMEOUT (0x80320012): ", 0), 0u)
       << r.error().message();
@@ -401,8 +400,8 @@ TEST(RetryOps, ErrorCodeOps) {
   EXPECT_EQ(r.value(), ir::win32_error::warning_ipsec_mm_policy_pruned);
 
   // A non-Windows error is permanent and carried unchanged.
-  const auto e = ir::retry(policy(""), [] { return std::make_error_code(std::errc::io_error); },
-                           rec.options());
+  const auto e = ir::retry(
+      policy(""), [] { return std::make_error_code(std::errc::io_error); }, rec.options());
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().code, std::errc::io_error);
   EXPECT_EQ(e.error().reason, ir::stop_reason::permanent_error);
@@ -421,8 +420,8 @@ TEST(RetryOps, ResultOpsPassTheirValueThrough) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r.value(), 42);
 
-  const auto v = ir::retry(policy(""), []() -> ir::result<void> { return ir::outcome::success(); },
-                           rec.options());
+  const auto v = ir::retry(
+      policy(""), []() -> ir::result<void> { return ir::outcome::success(); }, rec.options());
   EXPECT_TRUE(v);
 }
 
@@ -431,7 +430,9 @@ TEST(RetryOps, ResultErrorMappedToSuccessNeverInventsAValue) {
   recorder rec;
   const auto r = ir::retry(
       policy(""),
-      []() -> ir::result<int> { return ir::make_error_code(ir::win32_error::warning_ipsec_qm_policy_pruned); },
+      []() -> ir::result<int> {
+        return ir::make_error_code(ir::win32_error::warning_ipsec_qm_policy_pruned);
+      },
       rec.options());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, ir::stop_reason::permanent_error);
@@ -439,7 +440,9 @@ TEST(RetryOps, ResultErrorMappedToSuccessNeverInventsAValue) {
   // For result<void> the same code is a success: nothing is invented.
   const auto v = ir::retry(
       policy(""),
-      []() -> ir::result<void> { return ir::make_error_code(ir::win32_error::warning_ipsec_qm_policy_pruned); },
+      []() -> ir::result<void> {
+        return ir::make_error_code(ir::win32_error::warning_ipsec_qm_policy_pruned);
+      },
       rec.options());
   EXPECT_TRUE(v);
 }

@@ -39,11 +39,15 @@ TEST(Stress, ThreadsReplacingPoliciesOnOneAgent) {
       for (int i = 0; i < rounds; ++i) {
         agent.set_in_use(ipsec::policy_kind::quick_mode, name, true);
         auto a = ipsec::add_qm_policy(agent, name, {}, add, options);
-        if (a) wrapper_calls += a.value().calls;
-        else wrapper_calls += a.error().calls;
+        if (a)
+          wrapper_calls += a.value().calls;
+        else
+          wrapper_calls += a.error().calls;
         auto d = ipsec::delete_qm_policy(agent, name, del, options);
-        if (d) wrapper_calls += d.value().calls;
-        else wrapper_calls += d.error().calls;
+        if (d)
+          wrapper_calls += d.value().calls;
+        else
+          wrapper_calls += d.error().calls;
         // Racing on the shared name, an add may meet EXISTS and a delete NOT_FOUND with no
         // pending deletion seen: failures that must carry exactly those codes.
         for (const auto* e : {a ? nullptr : &a.error(), d ? nullptr : &d.error()}) {
@@ -55,13 +59,15 @@ TEST(Stress, ThreadsReplacingPoliciesOnOneAgent) {
         }
         // A plain retry() sharing one policy value across threads.
         int n = 0;
-        auto r = ir::retry(shared_policy, [&] { return ++n < 3 ? 1722u : 0u; }, options);
+        auto r = ir::retry(
+            shared_policy, [&] { return ++n < 3 ? 1722u : 0u; }, options);
         EXPECT_TRUE(r);
       }
     });
   }
   workers.clear();  // join
-  EXPECT_EQ(agent.calls(), wrapper_calls.load()) << "every call the wrappers made reached the agent";
+  EXPECT_EQ(agent.calls(), wrapper_calls.load())
+      << "every call the wrappers made reached the agent";
   EXPECT_LE(failures.load(), threads * rounds * 2);
 }
 

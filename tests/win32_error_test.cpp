@@ -55,8 +55,8 @@ TEST(CodeTable, EveryIpsecAndFwpCodeInWinerrorHIsKnownWithTheSameName) {
     const auto by_value = ir::find_code(value);
     ASSERT_TRUE(by_value) << name;
     EXPECT_EQ(by_value->name, name);
-    EXPECT_EQ(by_value->kind, has_prefix(name, "FWP_E_") ? ir::code_kind::hresult
-                                                          : ir::code_kind::win32);
+    EXPECT_EQ(by_value->kind,
+              has_prefix(name, "FWP_E_") ? ir::code_kind::hresult : ir::code_kind::win32);
   }
   // mingw-w64 10 defines 150 ERROR_/WARNING_IPSEC_ codes and 57 FWP_E_ codes.
   EXPECT_GE(checked, 207);
@@ -167,8 +167,7 @@ TEST(Category, HasOneIdentityAndAStableName) {
 }
 
 TEST(Category, UnknownCodesGetAMessageNamingTheValue) {
-  EXPECT_EQ(ir::make_error_code(ir::win32_error{99999}).message(),
-            "Unknown Windows error 0x1869F");
+  EXPECT_EQ(ir::make_error_code(ir::win32_error{99999}).message(), "Unknown Windows error 0x1869F");
   EXPECT_EQ(ir::make_error_code(ir::hresult{0x8BADF00D}).message(),
             "Unknown Windows error 0x8BADF00D");
 }
@@ -258,8 +257,7 @@ INSTANTIATE_TEST_SUITE_P(
                     parse_case{"ERROR_IPSEC_QM_POLICY_PENDING_DELETION", 13023},
                     parse_case{"  13023\t", 13023}, parse_case{"0", 0},
                     parse_case{"ERROR_SUCCESS", 0}, parse_case{"0x80070000", 0},
-                    parse_case{"FWP_E_TIMEOUT", 0x80320012},
-                    parse_case{"0x80320012", 0x80320012},
+                    parse_case{"FWP_E_TIMEOUT", 0x80320012}, parse_case{"0x80320012", 0x80320012},
                     parse_case{"4294967295", 0xFFFFFFFF}, parse_case{"+5", 5},
                     parse_case{"-2147483648", 0x80000000}, parse_case{"99999", 99999}));
 

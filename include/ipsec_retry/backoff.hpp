@@ -46,12 +46,12 @@ constexpr std::string_view to_string(backoff_strategy s) noexcept {
 /// schedule stays safe even on unvalidated input.
 struct backoff {
   backoff_strategy strategy = backoff_strategy::exponential;
-  std::chrono::nanoseconds initial = std::chrono::milliseconds{20};   ///< d_1
-  double multiplier = 2.0;                   ///< exponential growth factor
+  std::chrono::nanoseconds initial = std::chrono::milliseconds{20};  ///< d_1
+  double multiplier = 2.0;                                           ///< exponential growth factor
   std::optional<std::chrono::nanoseconds> step{};  ///< linear increment; unset = initial
-  std::chrono::nanoseconds max_delay = std::chrono::seconds{2};   ///< no delay exceeds it
+  std::chrono::nanoseconds max_delay = std::chrono::seconds{2};  ///< no delay exceeds it
   jitter_mode jitter = jitter_mode::proportional;
-  double jitter_percent = 20.0;              ///< N for jitter_mode::proportional
+  double jitter_percent = 20.0;  ///< N for jitter_mode::proportional
 
   friend bool operator==(const backoff&, const backoff&) = default;
 };
@@ -68,9 +68,7 @@ class splitmix64 {
     return z ^ (z >> 31);
   }
   /// Uniform in [0, 1) with 53 random bits.
-  constexpr double unit() noexcept {
-    return static_cast<double>((*this)() >> 11) * 0x1.0p-53;
-  }
+  constexpr double unit() noexcept { return static_cast<double>((*this)() >> 11) * 0x1.0p-53; }
 
  private:
   std::uint64_t state_;
@@ -104,10 +102,10 @@ inline std::chrono::nanoseconds base_delay(const backoff& b, std::uint64_t k) no
   switch (b.strategy) {
     case backoff_strategy::constant:
     case backoff_strategy::decorrelated:
-      return b.initial < cap ? (b.initial < std::chrono::nanoseconds::zero()
-                                    ? std::chrono::nanoseconds::zero()
-                                    : b.initial)
-                             : cap;
+      return b.initial < cap
+                 ? (b.initial < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
+                                                                 : b.initial)
+                 : cap;
     case backoff_strategy::linear: {
       const std::int64_t initial = b.initial.count() < 0 ? 0 : b.initial.count();
       const std::int64_t step = b.step ? b.step->count() : initial;
@@ -120,8 +118,8 @@ inline std::chrono::nanoseconds base_delay(const backoff& b, std::uint64_t k) no
     }
     case backoff_strategy::exponential: {
       if (b.initial <= std::chrono::nanoseconds::zero()) return std::chrono::nanoseconds::zero();
-      const double x = static_cast<double>(b.initial.count()) *
-                       std::pow(b.multiplier, static_cast<double>(n));
+      const double x =
+          static_cast<double>(b.initial.count()) * std::pow(b.multiplier, static_cast<double>(n));
       return detail::clamp_ns(x, cap);
     }
   }
@@ -130,7 +128,7 @@ inline std::chrono::nanoseconds base_delay(const backoff& b, std::uint64_t k) no
 
 /// Applies b.jitter to an already capped delay d (see the table at the top).
 inline std::chrono::nanoseconds apply_jitter(const backoff& b, std::chrono::nanoseconds d,
-                                                splitmix64& rng) noexcept {
+                                             splitmix64& rng) noexcept {
   const auto cap = b.max_delay < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
                                                                   : b.max_delay;
   const double x = static_cast<double>(d.count());

@@ -59,18 +59,18 @@ constexpr verdict default_verdict(std::uint32_t normalized,
     case 13024:  // WARNING_IPSEC_MM_POLICY_PRUNED
     case 13025:  // WARNING_IPSEC_QM_POLICY_PRUNED
       return verdict::success;
-    case 13018:  // ERROR_IPSEC_MM_FILTER_PENDING_DELETION
-    case 13019:  // ERROR_IPSEC_TRANSPORT_FILTER_PENDING_DELETION
-    case 13020:  // ERROR_IPSEC_TUNNEL_FILTER_PENDING_DELETION
-    case 13021:  // ERROR_IPSEC_MM_POLICY_PENDING_DELETION
-    case 13022:  // ERROR_IPSEC_MM_AUTH_PENDING_DELETION
-    case 13023:  // ERROR_IPSEC_QM_POLICY_PENDING_DELETION
-    case 1722:   // RPC_S_SERVER_UNAVAILABLE: no connection, the call did not run
-    case 1723:   // RPC_S_SERVER_TOO_BUSY: refused before running
-    case 1727:   // RPC_S_CALL_FAILED_DNE: "did not execute"
-    case 1753:   // EPT_S_NOT_REGISTERED: the endpoint mapper had no endpoint yet
-    case 170:    // ERROR_BUSY
-    case 1237:   // ERROR_RETRY
+    case 13018:        // ERROR_IPSEC_MM_FILTER_PENDING_DELETION
+    case 13019:        // ERROR_IPSEC_TRANSPORT_FILTER_PENDING_DELETION
+    case 13020:        // ERROR_IPSEC_TUNNEL_FILTER_PENDING_DELETION
+    case 13021:        // ERROR_IPSEC_MM_POLICY_PENDING_DELETION
+    case 13022:        // ERROR_IPSEC_MM_AUTH_PENDING_DELETION
+    case 13023:        // ERROR_IPSEC_QM_POLICY_PENDING_DELETION
+    case 1722:         // RPC_S_SERVER_UNAVAILABLE: no connection, the call did not run
+    case 1723:         // RPC_S_SERVER_TOO_BUSY: refused before running
+    case 1727:         // RPC_S_CALL_FAILED_DNE: "did not execute"
+    case 1753:         // EPT_S_NOT_REGISTERED: the endpoint mapper had no endpoint yet
+    case 170:          // ERROR_BUSY
+    case 1237:         // ERROR_RETRY
     case 0x80320012u:  // FWP_E_TIMEOUT
       return verdict::transient;
     case 1726:  // RPC_S_CALL_FAILED: may have run

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <algorithm>
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -142,9 +141,7 @@ class virtual_time {
   nanoseconds elapsed() const noexcept { return now() - start_; }
   /// Number of sleeps made through sleeper() handles, and their total length.
   std::uint64_t sleeps() const noexcept { return sleeps_.load(std::memory_order_relaxed); }
-  nanoseconds slept() const noexcept {
-    return nanoseconds{slept_.load(std::memory_order_relaxed)};
-  }
+  nanoseconds slept() const noexcept { return nanoseconds{slept_.load(std::memory_order_relaxed)}; }
 
   virtual_clock clock() const noexcept { return virtual_clock{*this}; }
   virtual_sleeper sleeper() noexcept { return virtual_sleeper{*this}; }
@@ -171,7 +168,9 @@ class virtual_time {
   std::atomic<std::int64_t> slept_{0};
 };
 
-inline time_point virtual_clock::now() const noexcept { return time_->now(); }
+inline time_point virtual_clock::now() const noexcept {
+  return time_->now();
+}
 
 inline bool virtual_sleeper::sleep_for(nanoseconds d, const std::stop_token& stop) const noexcept {
   if (stop.stop_requested()) return false;

@@ -2,8 +2,8 @@
 //
 //   #include <ipsec_retry/ipsec_retry.hpp>
 //   auto policy = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms").value();
-//   auto r = ipsec_retry::retry(policy, [&] { return ::SetQMPolicy(server, 0, name, &qm, nullptr); });
-//   if (!r) report(r.error());   // last Windows code + why retrying stopped
+//   auto r = ipsec_retry::retry(policy, [&] { return ::SetQMPolicy(server, 0, name, &qm, nullptr);
+//   }); if (!r) report(r.error());   // last Windows code + why retrying stopped
 #pragma once
 
 #include <ipsec_retry/backoff.hpp>

@@ -1,8 +1,8 @@
 // ipsec_retry: the retry loop.
 //
 //   auto policy = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms").value();
-//   auto r = ipsec_retry::retry(policy, [&] { return ::DeleteQMPolicy(server, 0, name, nullptr); });
-//   if (!r) std::cerr << r.error().message() << '\n';   // last code + why it stopped
+//   auto r = ipsec_retry::retry(policy, [&] { return ::DeleteQMPolicy(server, 0, name, nullptr);
+//   }); if (!r) std::cerr << r.error().message() << '\n';   // last code + why it stopped
 //
 // Rules (DESIGN section 2):
 //   * Call k+1 starts delay_k after call k ends; the deadline is start of call 1 + timeout (or
@@ -71,9 +71,9 @@ constexpr std::string_view to_string(stop_reason r) noexcept {
 
 /// A failed retry: the last Windows code and how the loop got there.
 struct retry_error {
-  std::error_code code;  ///< the last call's code (win32_category for Windows codes)
-  stop_reason reason;    ///< why retrying stopped
-  std::uint32_t calls;   ///< calls made, 0 if cancelled before the first
+  std::error_code code;              ///< the last call's code (win32_category for Windows codes)
+  stop_reason reason;                ///< why retrying stopped
+  std::uint32_t calls;               ///< calls made, 0 if cancelled before the first
   std::chrono::nanoseconds elapsed;  ///< from the start of call 1 to the end of the last call
 
   /// e.g. "ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023): The Quick Mode policy is pending
@@ -84,7 +84,9 @@ struct retry_error {
 };
 /// Outcome's hooks: `.value()` on a failed retry throws std::system_error(code) whose what()
 /// is message().
-inline std::error_code make_error_code(const retry_error& e) noexcept { return e.code; }
+inline std::error_code make_error_code(const retry_error& e) noexcept {
+  return e.code;
+}
 [[noreturn]] void outcome_throw_as_system_error_with_payload(const retry_error& e);
 
 /// The value of the op (or its success/warning code), or a retry_error.
@@ -194,7 +196,7 @@ struct op_result {
 };
 
 template <class R>
-  requires win32_dword<R> || std::same_as<R, win32_error>
+requires win32_dword<R> || std::same_as<R, win32_error>
 struct op_result<R> {
   using value_type = win32_error;
   // A DWORD may carry an HRESULT (0x8007xxxx): normalize it like one.
@@ -208,7 +210,7 @@ struct op_result<R> {
 };
 
 template <class R>
-  requires windows_hresult<R> || std::same_as<R, hresult>
+requires windows_hresult<R> || std::same_as<R, hresult>
 struct op_result<R> {
   using value_type = hresult;
   static hresult as_hresult(R r) noexcept { return hresult{static_cast<std::uint32_t>(r)}; }
@@ -237,8 +239,7 @@ struct op_result<std::error_code> {
 };
 
 template <class R>
-  requires is_std_result<R>::value
-struct op_result<R> {
+requires is_std_result<R>::value struct op_result<R> {
   using value_type = typename R::value_type;
   static verdict classify(const classifier& c, const R& r) noexcept {
     if (r.has_value()) return verdict::success;
@@ -327,7 +328,8 @@ retry_result<detail::retry_value_t<Op>> retry(
   detail::op_return_t<Op> r = std::invoke(op);
   const verdict v = traits::classify(policy.classify(), r);
   if constexpr (Guard::active) options.guard.record(v, traits::windows(r));
-  if (v == verdict::success) [[likely]] return traits::value(std::move(r));
+  if (v == verdict::success) [[likely]]
+    return traits::value(std::move(r));
   return detail::retry_after_failure(policy, op, options, clock, start, std::move(r), v);
 }
 

@@ -10,7 +10,8 @@
 //
 //   auto q = ipsec_retry::retry_policy::make({.attempts = 5,
 //                                             .timeout = std::chrono::seconds{2},
-//                                             .delays = {.initial = std::chrono::milliseconds{50}}});
+//                                             .delays = {.initial =
+//                                             std::chrono::milliseconds{50}}});
 #pragma once
 
 #include <ipsec_retry/backoff.hpp>
@@ -36,25 +37,26 @@ enum class at_deadline : std::uint8_t {
 /// Everything a call site can set. Aggregate: use designated initializers. Defaults are the
 /// policy string's defaults.
 struct retry_settings {
-  std::optional<std::uint32_t> attempts{};  ///< calls in total, the first included; unset = unlimited
+  std::optional<std::uint32_t>
+      attempts{};  ///< calls in total, the first included; unset = unlimited
   std::optional<std::chrono::nanoseconds> timeout = std::chrono::seconds{30};  ///< unset = none
-  backoff delays{};                        ///< strategy, initial, multiplier, step, cap, jitter
-  classifier classify{};                   ///< retry_on / never_retry / map_to_success, idempotency
+  backoff delays{};       ///< strategy, initial, multiplier, step, cap, jitter
+  classifier classify{};  ///< retry_on / never_retry / map_to_success, idempotency
   at_deadline on_deadline = at_deadline::final_call;
-  std::optional<std::uint64_t> seed{};     ///< fixes the jitter; unset = fresh_seed() per call
+  std::optional<std::uint64_t> seed{};  ///< fixes the jitter; unset = fresh_seed() per call
 
   friend bool operator==(const retry_settings&, const retry_settings&) = default;
 };
 
 /// Why a policy is invalid.
 enum class policy_errc : int {
-  syntax = 1,      ///< not `key=value` items separated by ',' or ';'
-  unknown_key,     ///< a key the grammar does not have
-  duplicate_key,   ///< the same key twice
-  bad_value,       ///< a value of the wrong form (e.g. a bare number for a duration)
-  out_of_range,    ///< a value outside its allowed range (attempts=0, multiplier<1, ...)
-  unbounded,       ///< attempts=unlimited together with timeout=none
-  inconsistent,    ///< values that contradict each other (initial > max_delay, ...)
+  syntax = 1,     ///< not `key=value` items separated by ',' or ';'
+  unknown_key,    ///< a key the grammar does not have
+  duplicate_key,  ///< the same key twice
+  bad_value,      ///< a value of the wrong form (e.g. a bare number for a duration)
+  out_of_range,   ///< a value outside its allowed range (attempts=0, multiplier<1, ...)
+  unbounded,      ///< attempts=unlimited together with timeout=none
+  inconsistent,   ///< values that contradict each other (initial > max_delay, ...)
 };
 const std::error_category& policy_category() noexcept;
 inline std::error_code make_error_code(policy_errc e) noexcept {
@@ -86,8 +88,8 @@ class retry_policy {
   retry_policy() noexcept = default;
 
   /// Validates `s`: attempts >= 1; timeout >= 0; not both unlimited; initial > 0; step and
-  /// max_delay >= 0; initial <= max_delay; multiplier finite and >= 1; 0 < jitter_percent <= 100; no code
-  /// both in retry_on and never_retry.
+  /// max_delay >= 0; initial <= max_delay; multiplier finite and >= 1; 0 < jitter_percent <= 100;
+  /// no code both in retry_on and never_retry.
   static policy_result<retry_policy> make(const retry_settings& s);
 
   /// Parses a policy string (DESIGN section 3). "" (or only blanks) gives the defaults.

@@ -32,35 +32,35 @@ using result = outcome::std_result<T>;
 /// A Win32 error code (a DWORD, as returned by GetLastError and the winipsec.dll API).
 /// Any 32-bit value is valid; the named constants are the ones this library talks about.
 enum class win32_error : std::uint32_t {
-  success = 0,                              // ERROR_SUCCESS
-  file_not_found = 2,                       // ERROR_FILE_NOT_FOUND
-  access_denied = 5,                        // ERROR_ACCESS_DENIED
-  not_enough_memory = 8,                    // ERROR_NOT_ENOUGH_MEMORY
-  invalid_data = 13,                        // ERROR_INVALID_DATA
-  outofmemory = 14,                         // ERROR_OUTOFMEMORY
-  not_supported = 50,                       // ERROR_NOT_SUPPORTED
-  invalid_parameter = 87,                   // ERROR_INVALID_PARAMETER
-  call_not_implemented = 120,               // ERROR_CALL_NOT_IMPLEMENTED
-  mod_not_found = 126,                      // ERROR_MOD_NOT_FOUND
-  proc_not_found = 127,                     // ERROR_PROC_NOT_FOUND
-  busy = 170,                               // ERROR_BUSY
-  cancelled = 1223,                         // ERROR_CANCELLED
-  retry = 1237,                             // ERROR_RETRY
-  timeout = 1460,                           // ERROR_TIMEOUT
-  rpc_s_server_unavailable = 1722,          // RPC_S_SERVER_UNAVAILABLE
-  rpc_s_server_too_busy = 1723,             // RPC_S_SERVER_TOO_BUSY
-  rpc_s_call_failed = 1726,                 // RPC_S_CALL_FAILED
-  rpc_s_call_failed_dne = 1727,             // RPC_S_CALL_FAILED_DNE
-  ept_s_not_registered = 1753,              // EPT_S_NOT_REGISTERED
-  rpc_s_cannot_support = 1764,              // RPC_S_CANNOT_SUPPORT
-  rpc_s_call_cancelled = 1818,              // RPC_S_CALL_CANCELLED
-  rpc_s_comm_failure = 1820,                // RPC_S_COMM_FAILURE
-  ipsec_qm_policy_exists = 13000,           // ERROR_IPSEC_QM_POLICY_EXISTS
-  ipsec_qm_policy_not_found = 13001,        // ERROR_IPSEC_QM_POLICY_NOT_FOUND
-  ipsec_qm_policy_in_use = 13002,           // ERROR_IPSEC_QM_POLICY_IN_USE
-  ipsec_mm_policy_exists = 13003,           // ERROR_IPSEC_MM_POLICY_EXISTS
-  ipsec_mm_policy_not_found = 13004,        // ERROR_IPSEC_MM_POLICY_NOT_FOUND
-  ipsec_mm_policy_in_use = 13005,           // ERROR_IPSEC_MM_POLICY_IN_USE
+  success = 0,                                      // ERROR_SUCCESS
+  file_not_found = 2,                               // ERROR_FILE_NOT_FOUND
+  access_denied = 5,                                // ERROR_ACCESS_DENIED
+  not_enough_memory = 8,                            // ERROR_NOT_ENOUGH_MEMORY
+  invalid_data = 13,                                // ERROR_INVALID_DATA
+  outofmemory = 14,                                 // ERROR_OUTOFMEMORY
+  not_supported = 50,                               // ERROR_NOT_SUPPORTED
+  invalid_parameter = 87,                           // ERROR_INVALID_PARAMETER
+  call_not_implemented = 120,                       // ERROR_CALL_NOT_IMPLEMENTED
+  mod_not_found = 126,                              // ERROR_MOD_NOT_FOUND
+  proc_not_found = 127,                             // ERROR_PROC_NOT_FOUND
+  busy = 170,                                       // ERROR_BUSY
+  cancelled = 1223,                                 // ERROR_CANCELLED
+  retry = 1237,                                     // ERROR_RETRY
+  timeout = 1460,                                   // ERROR_TIMEOUT
+  rpc_s_server_unavailable = 1722,                  // RPC_S_SERVER_UNAVAILABLE
+  rpc_s_server_too_busy = 1723,                     // RPC_S_SERVER_TOO_BUSY
+  rpc_s_call_failed = 1726,                         // RPC_S_CALL_FAILED
+  rpc_s_call_failed_dne = 1727,                     // RPC_S_CALL_FAILED_DNE
+  ept_s_not_registered = 1753,                      // EPT_S_NOT_REGISTERED
+  rpc_s_cannot_support = 1764,                      // RPC_S_CANNOT_SUPPORT
+  rpc_s_call_cancelled = 1818,                      // RPC_S_CALL_CANCELLED
+  rpc_s_comm_failure = 1820,                        // RPC_S_COMM_FAILURE
+  ipsec_qm_policy_exists = 13000,                   // ERROR_IPSEC_QM_POLICY_EXISTS
+  ipsec_qm_policy_not_found = 13001,                // ERROR_IPSEC_QM_POLICY_NOT_FOUND
+  ipsec_qm_policy_in_use = 13002,                   // ERROR_IPSEC_QM_POLICY_IN_USE
+  ipsec_mm_policy_exists = 13003,                   // ERROR_IPSEC_MM_POLICY_EXISTS
+  ipsec_mm_policy_not_found = 13004,                // ERROR_IPSEC_MM_POLICY_NOT_FOUND
+  ipsec_mm_policy_in_use = 13005,                   // ERROR_IPSEC_MM_POLICY_IN_USE
   ipsec_mm_filter_pending_deletion = 13018,         // ERROR_IPSEC_MM_FILTER_PENDING_DELETION
   ipsec_transport_filter_pending_deletion = 13019,  // ERROR_IPSEC_TRANSPORT_FILTER_PENDING_DELETION
   ipsec_tunnel_filter_pending_deletion = 13020,     // ERROR_IPSEC_TUNNEL_FILTER_PENDING_DELETION
@@ -93,9 +93,13 @@ constexpr std::uint32_t to_underlying(hresult code) noexcept {
 }
 
 /// SUCCEEDED(hr): the severity bit (31) is clear.
-constexpr bool succeeded(hresult code) noexcept { return (to_underlying(code) >> 31) == 0; }
+constexpr bool succeeded(hresult code) noexcept {
+  return (to_underlying(code) >> 31) == 0;
+}
 /// FAILED(hr): the severity bit (31) is set.
-constexpr bool failed(hresult code) noexcept { return !succeeded(code); }
+constexpr bool failed(hresult code) noexcept {
+  return !succeeded(code);
+}
 /// HRESULT_FACILITY(hr) = (hr >> 16) & 0x1FFF.
 constexpr std::uint32_t facility(hresult code) noexcept {
   return (to_underlying(code) >> 16) & 0x1FFFu;
@@ -122,7 +126,9 @@ constexpr std::optional<win32_error> win32_from_hresult(hresult code) noexcept {
 }
 
 /// The normalized value of a Win32 code (the code itself).
-constexpr std::uint32_t normalize(win32_error code) noexcept { return to_underlying(code); }
+constexpr std::uint32_t normalize(win32_error code) noexcept {
+  return to_underlying(code);
+}
 /// The normalized value of an HRESULT: its Win32 code when it wraps one (S_OK -> 0,
 /// 0x8007xxxx -> xxxx), otherwise the HRESULT's own 32 bits (FWP_E_* stay HRESULTs).
 constexpr std::uint32_t normalize(hresult code) noexcept {
@@ -153,10 +159,11 @@ enum class code_kind : std::uint8_t { win32, hresult };
 
 /// One entry of the library's code table.
 struct code_info {
-  std::string_view name;     ///< the winerror.h symbol, e.g. "ERROR_IPSEC_QM_POLICY_PENDING_DELETION"
-  std::uint32_t value;       ///< normalized value, e.g. 13023 or 0x80320012
-  code_kind kind;            ///< win32 for DWORD codes, hresult for FWP_E_*
-  std::string_view message;  ///< Microsoft's message text, e.g. "The Quick Mode policy is pending deletion."
+  std::string_view name;  ///< the winerror.h symbol, e.g. "ERROR_IPSEC_QM_POLICY_PENDING_DELETION"
+  std::uint32_t value;    ///< normalized value, e.g. 13023 or 0x80320012
+  code_kind kind;         ///< win32 for DWORD codes, hresult for FWP_E_*
+  std::string_view
+      message;  ///< Microsoft's message text, e.g. "The Quick Mode policy is pending deletion."
 };
 
 /// Every code the library knows, sorted by value. Static storage; never allocates.
@@ -168,10 +175,10 @@ std::optional<code_info> find_code(std::string_view name) noexcept;
 
 /// Why a code could not be parsed (error_code values in code_parse_category()).
 enum class code_parse_errc : int {
-  empty = 1,       ///< nothing to parse
-  not_a_number,    ///< neither a number nor a known symbolic name
-  out_of_range,    ///< does not fit in 32 bits
-  unknown_name,    ///< looks like a symbol (letters, '_') but is not in the table
+  empty = 1,     ///< nothing to parse
+  not_a_number,  ///< neither a number nor a known symbolic name
+  out_of_range,  ///< does not fit in 32 bits
+  unknown_name,  ///< looks like a symbol (letters, '_') but is not in the table
 };
 const std::error_category& code_parse_category() noexcept;
 inline std::error_code make_error_code(code_parse_errc e) noexcept {

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ipsec_retry::cli {

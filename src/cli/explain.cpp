@@ -21,19 +21,19 @@ struct explained {
 
 explained explain_one(std::uint32_t value) {
   const auto info = find_code(value);
-  return {value,
-          info ? std::string(info->name) : std::string(),
+  return {value, info ? std::string(info->name) : std::string(),
           make_error_code(win32_error{value}).message(),
           default_verdict(value, idempotency::non_idempotent),
           default_verdict(value, idempotency::idempotent)};
 }
 
-bool is_win32(std::uint32_t value) { return (value >> 31) == 0; }
+bool is_win32(std::uint32_t value) {
+  return (value >> 31) == 0;
+}
 
 std::string hresult_text(std::uint32_t value) {
-  return hex(to_underlying(is_win32(value) ? hresult_from_win32(win32_error{value})
-                                           : hresult{value}),
-             8);
+  return hex(
+      to_underlying(is_win32(value) ? hresult_from_win32(win32_error{value}) : hresult{value}), 8);
 }
 
 std::string verdict_text(const explained& e) {

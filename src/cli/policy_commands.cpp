@@ -14,8 +14,8 @@ std::optional<retry_policy> parse_policy_arg(const std::string& text, std::strin
                                              std::ostream& err) {
   auto parsed = retry_policy::parse(text);
   if (!parsed) {
-    err << "ipsec-retry " << command << ": bad policy '" << text << "': "
-        << parsed.error().message << '\n';
+    err << "ipsec-retry " << command << ": bad policy '" << text << "': " << parsed.error().message
+        << '\n';
     return std::nullopt;
   }
   return parsed.value();
@@ -93,10 +93,10 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
 
   if (args.json) {
     out << "{\"policy\":" << json_string(policy->format()) << ",\"calls\":" << starts.size()
-        << ",\"stop\":" << (truncated ? std::string("null") : json_string(to_string(stopped.reason)))
+        << ",\"stop\":"
+        << (truncated ? std::string("null") : json_string(to_string(stopped.reason)))
         << ",\"truncated\":" << (truncated ? "true" : "false")
-        << ",\"elapsed_ns\":" << (starts.empty() ? 0 : starts.back().count())
-        << ",\"delays_ns\":[";
+        << ",\"elapsed_ns\":" << (starts.empty() ? 0 : starts.back().count()) << ",\"delays_ns\":[";
     for (std::size_t i = 0; i < delays.size(); ++i) {
       out << (i ? "," : "") << delays[i].count();
     }

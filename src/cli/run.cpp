@@ -24,8 +24,7 @@ CLI::Validator whole_number(T min, T max) {
       [min, max](const std::string& text) -> std::string {
         T value{};
         const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (ec == std::errc{} && end == text.data() + text.size() && value >= min &&
-            value <= max) {
+        if (ec == std::errc{} && end == text.data() + text.size() && value >= min && value <= max) {
           return {};
         }
         return "'" + text + "' is not a whole number from " + std::to_string(min) + " to " +

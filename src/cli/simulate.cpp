@@ -66,7 +66,6 @@ std::string code_label(win32_error code) {
   return text;
 }
 
-
 // ---- `--callers N`: N concurrent callers as a discrete-event simulation -------------------
 //
 // No threads: an event queue ordered by (time, caller id, insertion). Each caller runs the
@@ -103,9 +102,9 @@ class caller_simulation {
         key_{L"", policy_kind::quick_mode, name} {
     callers_.reserve(callers);
     for (std::uint32_t i = 0; i < callers; ++i) {
-      callers_.push_back(caller{retry_state(effective, time_point{}, std::nullopt, base_seed + i),
-                                ipsec::detail::operation_judge(op, policy_kind::quick_mode, {},
-                                                               effective)});
+      callers_.push_back(
+          caller{retry_state(effective, time_point{}, std::nullopt, base_seed + i),
+                 ipsec::detail::operation_judge(op, policy_kind::quick_mode, {}, effective)});
       push(nanoseconds::zero(), i, event_kind::act);
     }
   }
@@ -328,14 +327,19 @@ nanoseconds nth_elapsed(std::vector<caller_report> reports, std::size_t (*index)
             [](const caller_report& a, const caller_report& b) { return a.elapsed < b.elapsed; });
   return reports[index(reports.size())].elapsed;
 }
-std::size_t last_index(std::size_t n) { return n - 1; }
-std::size_t median_index(std::size_t n) { return (n - 1) / 2; }  // the lower median
+std::size_t last_index(std::size_t n) {
+  return n - 1;
+}
+std::size_t median_index(std::size_t n) {
+  return (n - 1) / 2;
+}  // the lower median
 
 int run_callers(const simulate_args& args, const retry_policy& policy, policy_operation op,
                 ipsec::simulated_agent& agent, virtual_time& time, std::wstring_view name,
                 nanoseconds completes_after, nanoseconds latency,
                 const std::optional<retry_budget::settings>& budget_settings, std::ostream& out) {
-  const retry_policy effective = ipsec::detail::with_idempotency(policy, op != policy_operation::add);
+  const retry_policy effective =
+      ipsec::detail::with_idempotency(policy, op != policy_operation::add);
   std::optional<retry_budget> budget;
   if (budget_settings) budget.emplace(*budget_settings);
   // Caller i's jitter seed is base + i: --seed, else the policy's, else a fresh one.
@@ -370,14 +374,13 @@ int run_callers(const simulate_args& args, const retry_policy& policy, policy_op
         << ",\"median_elapsed_ns\":" << median_elapsed.count()
         << ",\"operation\":" << json_string(args.operation)
         << ",\"policy\":" << json_string(policy.format())
-        << ",\"coalesce\":" << (args.coalesce ? "true" : "false") << ",\"budget\":"
-        << (budget_settings ? json_string(budget_text) : std::string("null"))
+        << ",\"coalesce\":" << (args.coalesce ? "true" : "false")
+        << ",\"budget\":" << (budget_settings ? json_string(budget_text) : std::string("null"))
         << ",\"callers\":[";
     for (std::size_t i = 0; i < reports.size(); ++i) {
       const caller_report& r = reports[i];
-      out << (i ? "," : "") << "{\"outcome\":" << json_string(r.outcome)
-          << ",\"calls\":" << r.calls << ",\"elapsed_ns\":" << r.elapsed.count()
-          << ",\"completion\":"
+      out << (i ? "," : "") << "{\"outcome\":" << json_string(r.outcome) << ",\"calls\":" << r.calls
+          << ",\"elapsed_ns\":" << r.elapsed.count() << ",\"completion\":"
           << (r.succeeded ? json_string(ipsec::to_string(r.how)) : std::string("null"))
           << ",\"last_code\":" << to_underlying(r.last_code) << '}';
     }
@@ -402,11 +405,10 @@ int run_callers(const simulate_args& args, const retry_policy& policy, policy_op
     const std::string calls = std::to_string(r.calls);
     out << std::string(number.size() < 7 ? 7 - number.size() : 0, ' ') << number << "  "
         << pad(outcome_text, 32) << std::string(calls.size() < 5 ? 5 - calls.size() : 0, ' ')
-        << calls << "  " << pad(human_duration(r.elapsed), 12) << code_label(r.last_code)
-        << '\n';
+        << calls << "  " << pad(human_duration(r.elapsed), 12) << code_label(r.last_code) << '\n';
   }
-  out << "agent calls: " << agent_calls << "; succeeded: " << succeeded << " of "
-      << reports.size() << "; elapsed max " << human_duration(max_elapsed) << ", median "
+  out << "agent calls: " << agent_calls << "; succeeded: " << succeeded << " of " << reports.size()
+      << "; elapsed max " << human_duration(max_elapsed) << ", median "
       << human_duration(median_elapsed) << '\n';
   return all_succeeded ? exit_ok : exit_retry_failed;
 }
@@ -490,21 +492,20 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
 
   std::vector<call_record> timeline;
   recording_agent recorder{agent, time, latency.value(), timeline};
-  const auto outcome = ipsec::run_policy_operation(
-      recorder, op, policy_kind::quick_mode, name, {}, *policy,
-      retry_options{.clock = time.clock(), .sleeper = time.sleeper()});
+  const auto outcome =
+      ipsec::run_policy_operation(recorder, op, policy_kind::quick_mode, name, {}, *policy,
+                                  retry_options{.clock = time.clock(), .sleeper = time.sleeper()});
 
   const bool succeeded = static_cast<bool>(outcome);
   const std::string outcome_text =
       succeeded ? "succeeded" : std::string(to_string(outcome.error().reason));
-  const win32_error last_code =
-      timeline.empty() ? win32_error::cancelled : timeline.back().code;
+  const win32_error last_code = timeline.empty() ? win32_error::cancelled : timeline.back().code;
   const nanoseconds elapsed = succeeded ? time.elapsed() : outcome.error().elapsed;
 
   if (args.json) {
     out << "{\"outcome\":" << json_string(outcome_text) << ",\"calls\":" << timeline.size()
-        << ",\"elapsed_ns\":" << elapsed.count()
-        << ",\"last_code\":" << to_underlying(last_code) << ",\"last_code_name\":";
+        << ",\"elapsed_ns\":" << elapsed.count() << ",\"last_code\":" << to_underlying(last_code)
+        << ",\"last_code_name\":";
     const auto info = find_code(to_underlying(last_code));
     out << (info ? json_string(info->name) : std::string("null"));
     out << ",\"completion\":"

@@ -29,7 +29,9 @@ class registry_category_impl final : public std::error_category {
   }
 };
 
-constexpr bool is_blank(char c) noexcept { return c == ' ' || c == '\t' || c == '\r'; }
+constexpr bool is_blank(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r';
+}
 
 std::string_view trim_front(std::string_view s) {
   while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
@@ -44,8 +46,8 @@ std::string_view trim(std::string_view s) {
 
 bool valid_site_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -136,9 +138,9 @@ config_result<void> call_site_registry::define(std::string_view name,
   const std::string variable = environment_variable(name);
   for (const site& s : sites_) {
     if (environment_variable(s.name) == variable) {
-      return error(registry_errc::duplicate_site, "define", name,
-                   "its environment variable " + variable + " is already that of site '" +
-                       s.name + "'");
+      return error(
+          registry_errc::duplicate_site, "define", name,
+          "its environment variable " + variable + " is already that of site '" + s.name + "'");
     }
   }
   const auto at = std::lower_bound(sites_.begin(), sites_.end(), name,
@@ -225,7 +227,8 @@ std::string call_site_registry::environment_variable(std::string_view name) {
 }
 
 config_result<void> call_site_registry::load_environment() {
-  return load_environment([](const char* variable) -> const char* { return std::getenv(variable); });
+  return load_environment(
+      [](const char* variable) -> const char* { return std::getenv(variable); });
 }
 
 config_result<void> call_site_registry::load_environment(const getenv_function& getenv) {

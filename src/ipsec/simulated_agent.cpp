@@ -80,8 +80,8 @@ win32_error simulated_agent::call(std::map<std::wstring, entry, std::less<>>& t,
     case operation::remove:
       if (e.in_use_by_sas) {
         e.current = state::pending_deletion;
-        const bool overflows = now.time_since_epoch().count() > 0 &&
-                               deletion_time_ > time_point::max() - now;
+        const bool overflows =
+            now.time_since_epoch().count() > 0 && deletion_time_ > time_point::max() - now;
         e.pending_until = overflows ? time_point::max() : now + deletion_time_;
       } else {
         t.erase(it);

@@ -20,8 +20,8 @@ using add_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, DWORD flags, void* p
 using set_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, LPWSTR name, void* policy,
                               LPVOID reserved);
 using delete_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, LPWSTR name, LPVOID reserved);
-using get_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, LPWSTR name, DWORD flags,
-                              void** policy, LPVOID reserved);
+using get_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, LPWSTR name, DWORD flags, void** policy,
+                              LPVOID reserved);
 using delete_auth_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, GUID id, LPVOID reserved);
 using free_fn = VOID(WINAPI*)(LPVOID buffer);
 
@@ -89,8 +89,12 @@ std::string_view windows_agent::last_unavailable() const noexcept {
 namespace {
 
 // Null-terminated, mutable copies: the API takes LPWSTR.
-std::wstring terminated(std::wstring_view text) { return std::wstring(text); }
-LPWSTR server_arg(std::wstring& server) { return server.empty() ? nullptr : server.data(); }
+std::wstring terminated(std::wstring_view text) {
+  return std::wstring(text);
+}
+LPWSTR server_arg(std::wstring& server) {
+  return server.empty() ? nullptr : server.data();
+}
 
 // ERROR_MOD_NOT_FOUND when the DLL is not loaded, ERROR_PROC_NOT_FOUND when `e` is not
 // exported (recording which in `last`); std::nullopt when `e` can be called.
@@ -115,8 +119,8 @@ win32_error windows_agent::add_policy(policy_kind kind, std::wstring_view, nativ
   if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
   if (policy.sdk_struct == nullptr) return win32_error::invalid_parameter;
   std::wstring server = server_name_;
-  return win32_error{entry.function(server_arg(server), 0, 0,
-                                    const_cast<void*>(policy.sdk_struct), nullptr)};
+  return win32_error{
+      entry.function(server_arg(server), 0, 0, const_cast<void*>(policy.sdk_struct), nullptr)};
 }
 
 win32_error windows_agent::set_policy(policy_kind kind, std::wstring_view name,
@@ -141,12 +145,13 @@ win32_error windows_agent::delete_policy(policy_kind kind, std::wstring_view nam
 win32_error windows_agent::get_policy(policy_kind kind, std::wstring_view name) {
   const auto& entry = kind == policy_kind::quick_mode ? exports_->get_qm : exports_->get_mm;
   if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
-  if (auto failure = unavailable(exports_->module, exports_->buffer_free, last_unavailable_)) return *failure;
+  if (auto failure = unavailable(exports_->module, exports_->buffer_free, last_unavailable_))
+    return *failure;
   std::wstring server = server_name_;
   std::wstring policy_name = terminated(name);
   void* returned = nullptr;
-  const DWORD code = entry.function(server_arg(server), 0, policy_name.data(), 0, &returned,
-                                    nullptr);
+  const DWORD code =
+      entry.function(server_arg(server), 0, policy_name.data(), 0, &returned, nullptr);
   if (returned != nullptr) exports_->buffer_free.function(returned);
   return win32_error{code};
 }
@@ -160,8 +165,8 @@ result<fetched_policy> windows_agent::fetch_policy(policy_kind kind, std::wstrin
   std::wstring server = server_name_;
   std::wstring policy_name = terminated(name);
   void* returned = nullptr;
-  const DWORD code = entry.function(server_arg(server), 0, policy_name.data(), 0, &returned,
-                                    nullptr);
+  const DWORD code =
+      entry.function(server_arg(server), 0, policy_name.data(), 0, &returned, nullptr);
   fetched_policy owned(returned, exports_->buffer_free.function);
   if (code != ERROR_SUCCESS) return win32_error{static_cast<std::uint32_t>(code)};
   if (returned == nullptr) return win32_error::invalid_data;
@@ -169,7 +174,8 @@ result<fetched_policy> windows_agent::fetch_policy(policy_kind kind, std::wstrin
 }
 
 win32_error windows_agent::delete_mm_auth_methods(const guid& id) {
-  if (auto failure = unavailable(exports_->module, exports_->delete_auth, last_unavailable_)) return *failure;
+  if (auto failure = unavailable(exports_->module, exports_->delete_auth, last_unavailable_))
+    return *failure;
   static_assert(sizeof(guid) == sizeof(GUID), "guid must be layout-compatible with GUID");
   GUID native{};
   std::memcpy(&native, &id, sizeof native);

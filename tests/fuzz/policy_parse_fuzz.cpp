@@ -17,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::string formatted = parsed.value().format();
   const auto again = ipsec_retry::retry_policy::parse(formatted);
-  if (!again) std::abort();                           // format() must always parse
-  if (!(again.value() == parsed.value())) std::abort();  // to the same policy
+  if (!again) std::abort();                               // format() must always parse
+  if (!(again.value() == parsed.value())) std::abort();   // to the same policy
   if (again.value().format() != formatted) std::abort();  // and format is a fixed point
   return 0;
 }

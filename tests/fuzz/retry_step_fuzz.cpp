@@ -66,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (deadline) {
       // now + delay <= deadline, evaluated without overflow (now is within +-2^62).
       const bool after = now.time_since_epoch().count() < 0 ? now + next.delay > *deadline
-                                                             : next.delay > *deadline - now;
+                                                            : next.delay > *deadline - now;
       if (now >= *deadline || after) std::abort();
     }
     // Stop where the next reading would leave the clock's range.

@@ -53,10 +53,10 @@ constexpr std::string_view to_string(completion c) noexcept {
 
 /// The value of a successful typed operation.
 struct operation_result {
-  win32_error code;      ///< the agent's last code (0, a warning, or the NOT_FOUND/EXISTS that
-                         ///< counted as done)
-  completion how;        ///< which rule made it a success
-  std::uint32_t calls;   ///< agent calls made
+  win32_error code;     ///< the agent's last code (0, a warning, or the NOT_FOUND/EXISTS that
+                        ///< counted as done)
+  completion how;       ///< which rule made it a success
+  std::uint32_t calls;  ///< agent calls made
   friend bool operator==(const operation_result&, const operation_result&) = default;
 };
 
@@ -135,8 +135,8 @@ class operation_judge {
 };
 
 template <class Agent>
-win32_error call_agent(Agent& agent, policy_operation op, policy_kind kind,
-                       std::wstring_view name, native_policy body) {
+win32_error call_agent(Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name,
+                       native_policy body) {
   switch (op) {
     case policy_operation::add:
       return agent.add_policy(kind, name, body);
@@ -176,17 +176,18 @@ inline std::chrono::nanoseconds time_left(time_point now, std::optional<time_poi
 // leader's sleeps are virtual; followers are woken by the leader, not by virtual time.
 template <class Agent, class Clock, class Sleeper, class OnRetry, class Guard>
 retry_result<operation_result> run_coalesced(
-    Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name,
-    native_policy body, const retry_policy& effective,
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options, add_rules rules,
-    coalescing co) {
+    Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name, native_policy body,
+    const retry_policy& effective, const retry_options<Clock, Sleeper, OnRetry, Guard>& options,
+    add_rules rules, coalescing co) {
   Clock clock = options.clock;
   Sleeper sleeper = options.sleeper;
   const time_point start = clock.now();
   operation_judge judge(op, kind, rules, effective);
   const policy_codes codes = judge.codes();
   const auto fail = [&](std::error_code code, stop_reason reason, std::uint32_t calls,
-                        time_point at) { return retry_error{code, reason, calls, at - start}; };
+                        time_point at) {
+    return retry_error{code, reason, calls, at - start};
+  };
   if (options.stop.stop_requested()) {
     return fail(make_error_code(win32_error::cancelled), stop_reason::cancelled, 0, start);
   }
@@ -260,10 +261,9 @@ retry_result<operation_result> run_coalesced(
 /// `co` opts in to coalesced waits on a pending deletion (coalesce.hpp); off by default.
 template <class Agent, clock_source Clock, sleeper Sleeper, class OnRetry, class Guard>
 retry_result<operation_result> run_policy_operation(
-    Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name,
-    native_policy body, const retry_policy& policy,
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options, add_rules rules = {},
-    coalescing co = {}) {
+    Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name, native_policy body,
+    const retry_policy& policy, const retry_options<Clock, Sleeper, OnRetry, Guard>& options,
+    add_rules rules = {}, coalescing co = {}) {
   const bool idempotent = op != policy_operation::add || rules.exists_after_ambiguous_is_done;
   const retry_policy effective = detail::with_idempotency(policy, idempotent);
   if (co.waits != nullptr) {

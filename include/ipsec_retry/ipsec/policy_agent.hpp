@@ -29,11 +29,10 @@ struct policy_codes {
   win32_error pending_deletion;  ///< ERROR_IPSEC_QM_POLICY_PENDING_DELETION 13023 / _MM_ 13021
 };
 constexpr policy_codes codes_for(policy_kind k) noexcept {
-  return k == policy_kind::quick_mode
-             ? policy_codes{win32_error{13000}, win32_error{13001}, win32_error{13002},
-                            win32_error{13023}}
-             : policy_codes{win32_error{13003}, win32_error{13004}, win32_error{13005},
-                            win32_error{13021}};
+  return k == policy_kind::quick_mode ? policy_codes{win32_error{13000}, win32_error{13001},
+                                                     win32_error{13002}, win32_error{13023}}
+                                      : policy_codes{win32_error{13003}, win32_error{13004},
+                                                     win32_error{13005}, win32_error{13021}};
 }
 
 /// A GUID, layout-compatible with Windows' GUID (as winipsec.dll keys MM auth methods).
