@@ -14,7 +14,6 @@
 
 namespace {
 
-
 constexpr long long ms = 1'000'000;  // ns
 
 // The JSON timeline for calls at `at` (ns) returning `code`.
