@@ -1,5 +1,6 @@
 #include <ipsec_retry/ipsec/coalesce.hpp>
 
+#include <algorithm>
 #include <utility>
 
 namespace ipsec_retry::ipsec {
@@ -114,6 +115,18 @@ pending_deletion_waits::wake pending_deletion_waits::wait(ticket& follower,
   };
   // Longer than this is "no time limit" (also keeps steady_clock::now() + max_wait in range).
   constexpr std::chrono::nanoseconds forever = std::chrono::hours{24 * 366};
+#if defined(__GLIBCXX__) && !defined(_GLIBCXX_HAVE_LINUX_FUTEX)
+  // libstdc++ without futexes (MinGW-w64 GCC 12): the stop_token overloads of
+  // condition_variable_any register a stop_callback, whose destructor can block forever when it
+  // races the callback (see real_sleeper in clock.hpp). Check the token every 1 ms instead.
+  const auto start = std::chrono::steady_clock::now();
+  while (!ready() && !stop.stop_requested()) {
+    const auto left =
+        max_wait >= forever ? forever : max_wait - (std::chrono::steady_clock::now() - start);
+    if (left <= std::chrono::nanoseconds::zero()) break;
+    changed_.wait_for(lock, std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(1)));
+  }
+#else
   if (max_wait >= forever) {
     changed_.wait(lock, stop, ready);
   } else if (max_wait > std::chrono::nanoseconds::zero()) {
@@ -121,6 +134,7 @@ pending_deletion_waits::wake pending_deletion_waits::wait(ticket& follower,
   } else {
     ready();
   }
+#endif
   if (!woke) return stop.stop_requested() ? wake::cancelled : wake::timed_out;
   lock.unlock();
   if (*woke == wake::released) {
