@@ -77,8 +77,8 @@ struct real_sleeper {
       wake.notify_all();
     });
     std::unique_lock<std::mutex> lock(mutex);
-    // Waits against steady_clock in slices of at most 50 ms: a notification lost by the
-    // platform's condition variable (seen under Wine's winpthreads) costs one slice, not a hang.
+    // Waits against steady_clock in slices of at most 50 ms, re-checking the flag the callback
+    // sets under the mutex: a lost notification would cost one slice, never a hang.
     const auto until = std::chrono::steady_clock::now() + d;
     while (!stopped) {
       const auto left = until - std::chrono::steady_clock::now();
