@@ -132,7 +132,8 @@ std::optional<std::uint32_t> windows_code(const std::error_code& code) noexcept 
 #ifdef _WIN32
   // On Windows, std::system_category() values are GetLastError() codes.
   if (code.category() == std::system_category()) {
-    return normalize(win32_error{static_cast<std::uint32_t>(code.value())});
+    // An HRESULT stored there (0x800732DF) normalizes like any other.
+    return normalize(hresult{static_cast<std::uint32_t>(code.value())});
   }
 #endif
   return std::nullopt;

@@ -93,6 +93,8 @@ TEST(Stress, RegistryReadersWhileConfigReloads) {
     });
   }
   for (int i = 0; i < 400; ++i) ASSERT_TRUE(sites.load_config(i % 2 ? a : b));
+  // A slow scheduler (Wine) may not have run any reader yet: keep reloading until one has read.
+  for (int i = 0; reads.load() == 0; ++i) ASSERT_TRUE(sites.load_config(i % 2 ? a : b));
   stop = true;
   readers.clear();
   EXPECT_GT(reads.load(), 0);
