@@ -9,30 +9,7 @@
 #include <cstdlib>
 #include <new>
 
-namespace {
-std::atomic<std::size_t> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  return ::operator new(size);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
+#include "counting_new.hpp"
 
 namespace ir = ipsec_retry;
 using namespace std::chrono_literals;
@@ -41,10 +18,10 @@ namespace {
 
 // Allocations made while `f` runs.
 template <class F>
-std::size_t allocations_during(F&& f) {
-  const std::size_t before = allocations.load();
+std::uint64_t allocations_during(F&& f) {
+  const std::uint64_t before = allocation_count.load();
   f();
-  return allocations.load() - before;
+  return allocation_count.load() - before;
 }
 
 const ir::retry_policy& policy() {
@@ -84,7 +61,7 @@ TEST(Allocations, NoneOnAnyPathInVirtualTime) {
     int i = 0;
     bool ok = false;
     ir::stop_reason reason{};
-    const std::size_t n = allocations_during([&] {
+    const std::uint64_t n = allocations_during([&] {
       const auto r = ir::retry(
           policy(), [&] { return p.codes[i++]; },
           ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
