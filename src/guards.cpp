@@ -22,6 +22,19 @@ std::int64_t milli(double tokens) noexcept {
   return std::llround(tokens * 1000.0);
 }
 
+// Thousandths of a token, clamped into the valid ranges (NaN counts as the lowest).
+std::int64_t clamped_milli(double tokens, std::int64_t low, std::int64_t high) noexcept {
+  if (!(tokens * 1000.0 >= static_cast<double>(low))) return low;
+  if (tokens * 1000.0 >= static_cast<double>(high)) return high;
+  return std::clamp<std::int64_t>(milli(tokens), low, high);
+}
+std::int64_t max_milli(const retry_budget::settings& s) noexcept {
+  return clamped_milli(s.max_tokens, 1, 1'000'000);
+}
+std::int64_t ratio_milli(const retry_budget::settings& s) noexcept {
+  return clamped_milli(s.token_ratio, 1, max_milli(s));
+}
+
 // The registry's clock, handed to each breaker it creates.
 struct shared_clock {
   const std::function<time_point()>* now_function;
@@ -43,13 +56,22 @@ policy_result<retry_budget::settings> retry_budget::make(const settings& s) {
 }
 
 policy_result<retry_budget::settings> retry_budget::parse(std::string_view text) {
-  settings s;
+  return parse(text, settings{});
+}
+
+policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
+                                                          const settings& base) {
+  settings s = base;
+  bool seen_max = false;
+  bool seen_ratio = false;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     std::size_t end = text.find_first_of(",;", pos);
     if (end == std::string_view::npos) end = text.size();
     const std::string_view item = trim(text.substr(pos, end - pos));
-    const std::size_t column = pos + 1;
+    // The item's first character (or, for an empty item, its separator), counted from 1.
+    const std::size_t column =
+        item.empty() ? pos + 1 : static_cast<std::size_t>(item.data() - text.data()) + 1;
     if (!item.empty()) {
       const std::size_t eq = item.find('=');
       const std::string_view key = eq == std::string_view::npos ? item : trim(item.substr(0, eq));
@@ -63,11 +85,22 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text)
                             "column " + std::to_string(column) + ": unknown budget key '" +
                                 std::string(key) + "' (expected max_tokens or token_ratio)"};
       }
+      bool& seen = target == &s.max_tokens ? seen_max : seen_ratio;
+      if (seen) {
+        return policy_error{
+            policy_errc::duplicate_key, column, std::string(key),
+            "column " + std::to_string(column) + ": '" + std::string(key) + "' is given twice"};
+      }
+      seen = true;
       const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), *target);
       if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() ||
           !std::isfinite(*target)) {
-        return policy_error{policy_errc::bad_value, column, std::string(value),
-                            "column " + std::to_string(column) + ": bad value '" +
+        const std::size_t value_column =
+            !value.empty() ? static_cast<std::size_t>(value.data() - text.data()) + 1
+            : eq == std::string_view::npos ? column
+                                           : column + eq + 1;
+        return policy_error{policy_errc::bad_value, value_column, std::string(value),
+                            "column " + std::to_string(value_column) + ": bad value '" +
                                 std::string(value) + "' for '" + std::string(key) +
                                 "': expected a decimal number"};
       }
@@ -84,16 +117,32 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text)
 }
 
 retry_budget::retry_budget(const settings& s) noexcept
-    : max_milli_(std::clamp<std::int64_t>(milli(s.max_tokens), 1, 1'000'000)),
-      ratio_milli_(std::clamp<std::int64_t>(milli(s.token_ratio), 1, max_milli_)),
-      tokens_(max_milli_) {}
+    : max_milli_(max_milli(s)), ratio_milli_(ratio_milli(s)), tokens_(max_milli(s)) {}
+
+retry_budget::settings retry_budget::current_settings() const noexcept {
+  return settings{static_cast<double>(max_milli_.load(std::memory_order_relaxed)) / 1000.0,
+                  static_cast<double>(ratio_milli_.load(std::memory_order_relaxed)) / 1000.0};
+}
+
+void retry_budget::reconfigure(const settings& s) noexcept {
+  const std::int64_t max = max_milli(s);
+  ratio_milli_.store(ratio_milli(s), std::memory_order_relaxed);
+  const std::int64_t old_max = max_milli_.exchange(max, std::memory_order_relaxed);
+  std::int64_t current = tokens_.load(std::memory_order_relaxed);
+  std::int64_t next = 0;
+  do {  // both factors are at most 10^6, so the product fits
+    next = std::min(max, current * max / old_max);
+  } while (!tokens_.compare_exchange_weak(current, next, std::memory_order_relaxed));
+}
 
 std::optional<refusal> budget_guard::admit(std::uint32_t call) const noexcept {
-  if (call <= 1 || budget->allow_retry()) return std::nullopt;  // a first call is never refused
+  // No budget attached refuses nothing; a first call is never refused.
+  if (budget == nullptr || call <= 1 || budget->allow_retry()) return std::nullopt;
   return refusal{stop_reason::budget_exhausted, {}};
 }
 
 void budget_guard::record(verdict v, std::optional<std::uint32_t>) const noexcept {
+  if (budget == nullptr) return;
   if (v == verdict::success) {
     budget->on_success();
   } else if (v == verdict::transient) {

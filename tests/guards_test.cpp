@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -45,6 +46,46 @@ TEST(RetryBudget, ParsesAndValidatesItsSettings) {
   EXPECT_EQ(ir::retry_budget::parse("tokens=5").error().code, ir::policy_errc::unknown_key);
   EXPECT_EQ(ir::retry_budget::parse("max_tokens=x").error().code, ir::policy_errc::bad_value);
   EXPECT_EQ(ir::retry_budget::parse("max_tokens=5,,").error().code, ir::policy_errc::syntax);
+}
+
+TEST(RetryBudget, ParseKeepsTheBaseForKeysNotGivenAndNamesColumns) {
+  const ir::retry_budget::settings base{.max_tokens = 4, .token_ratio = 0.5};
+  const auto s = ir::retry_budget::parse("token_ratio=0.25", base);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s.value(), (ir::retry_budget::settings{.max_tokens = 4, .token_ratio = 0.25}));
+  EXPECT_EQ(ir::retry_budget::parse(" ", base).value(), base);
+
+  const auto twice = ir::retry_budget::parse("max_tokens=4, max_tokens=5");
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, ir::policy_errc::duplicate_key);
+  EXPECT_EQ(twice.error().column, 15u);
+  EXPECT_EQ(twice.error().message, "column 15: 'max_tokens' is given twice");
+  const auto unknown = ir::retry_budget::parse("max_tokens=4,   tokens=5");
+  EXPECT_EQ(unknown.error().column, 17u) << "the key's own column, past the blanks";
+  // The base itself is validated with the result: token_ratio may not exceed max_tokens.
+  EXPECT_EQ(ir::retry_budget::parse("max_tokens=0.2", base).error().token, "token_ratio");
+}
+
+TEST(RetryBudget, ReconfigureKeepsHowFullTheBudgetIs) {
+  ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+  for (int i = 0; i < 4; ++i) budget.on_failure();  // 6 of 10
+  budget.reconfigure({.max_tokens = 20, .token_ratio = 0.5});
+  EXPECT_EQ(budget.current_settings(),
+            (ir::retry_budget::settings{.max_tokens = 20, .token_ratio = 0.5}));
+  EXPECT_DOUBLE_EQ(budget.tokens(), 12.0) << "60% full stays 60% full";
+  EXPECT_TRUE(budget.allow_retry());  // 12 > 10
+  budget.on_success();
+  EXPECT_DOUBLE_EQ(budget.tokens(), 12.5) << "the new token_ratio applies";
+  budget.reconfigure({.max_tokens = 2, .token_ratio = 0.1});
+  EXPECT_DOUBLE_EQ(budget.tokens(), 1.25);
+  EXPECT_TRUE(budget.allow_retry());  // 1.25 > 1
+  for (int i = 0; i < 50; ++i) budget.on_success();
+  EXPECT_DOUBLE_EQ(budget.tokens(), 2.0) << "capped at the new max_tokens";
+  // Out-of-range settings are clamped, never undefined: NaN counts as the lowest value.
+  budget.reconfigure({.max_tokens = std::numeric_limits<double>::quiet_NaN(), .token_ratio = 1e9});
+  EXPECT_EQ(budget.current_settings(),
+            (ir::retry_budget::settings{.max_tokens = 0.001, .token_ratio = 0.001}));
+  EXPECT_DOUBLE_EQ(budget.tokens(), 0.001) << "still as full, at the new maximum";
 }
 
 // Issue 7: a budget of max_tokens=10, token_ratio=0.1 against a 10 s deletion stops the storm

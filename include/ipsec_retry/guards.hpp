@@ -47,7 +47,8 @@ struct no_guard {
 ///   tokens start at max_tokens; a failed call subtracts 1, a successful call adds token_ratio
 ///   (never above max_tokens, never below 0); a retry is allowed only while
 ///   tokens > max_tokens / 2. A first call is never refused.
-/// Lock-free: tokens are kept in thousandths in one atomic integer. Thread-safe.
+/// Lock-free: tokens are kept in thousandths in one atomic integer. Thread-safe, including
+/// reconfigure() while other threads use the budget.
 class retry_budget {
  public:
   struct settings {
@@ -56,8 +57,10 @@ class retry_budget {
     friend bool operator==(const settings&, const settings&) = default;
   };
 
-  /// Parses "max_tokens=10, token_ratio=0.1" (either key may be omitted).
+  /// Parses "max_tokens=10, token_ratio=0.1"; a key not given keeps its value in `base`
+  /// (the defaults above when there is none). Errors name the key and its column (from 1).
   static policy_result<settings> parse(std::string_view text);
+  static policy_result<settings> parse(std::string_view text, const settings& base);
   /// Validates ranges; errors name the key.
   static policy_result<settings> make(const settings& s);
 
@@ -68,28 +71,35 @@ class retry_budget {
 
   /// May the caller retry now? (tokens > max_tokens / 2)
   bool allow_retry() const noexcept {
-    return tokens_.load(std::memory_order_relaxed) > max_milli_ / 2;
+    return tokens_.load(std::memory_order_relaxed) > max_milli_.load(std::memory_order_relaxed) / 2;
   }
-  void on_success() noexcept { add(ratio_milli_); }
+  void on_success() noexcept { add(ratio_milli_.load(std::memory_order_relaxed)); }
   void on_failure() noexcept { add(-1000); }
   /// Current tokens (for reports and tests).
   double tokens() const noexcept {
     return static_cast<double>(tokens_.load(std::memory_order_relaxed)) / 1000.0;
   }
+  /// The settings in force (rounded to thousandths).
+  settings current_settings() const noexcept;
+  /// New settings (validated as by make; out-of-range values are clamped). As gRPC does when a
+  /// throttling config changes, the budget keeps how full it is:
+  ///   tokens' = tokens * max_tokens' / max_tokens.
+  void reconfigure(const settings& s) noexcept;
 
  private:
   void add(std::int64_t delta) noexcept {
     std::int64_t current = tokens_.load(std::memory_order_relaxed);
     std::int64_t next = 0;
     do {
+      const std::int64_t max = max_milli_.load(std::memory_order_relaxed);
       next = current + delta;
-      if (next > max_milli_) next = max_milli_;
+      if (next > max) next = max;
       if (next < 0) next = 0;
     } while (!tokens_.compare_exchange_weak(current, next, std::memory_order_relaxed));
   }
 
-  std::int64_t max_milli_;
-  std::int64_t ratio_milli_;
+  std::atomic<std::int64_t> max_milli_;
+  std::atomic<std::int64_t> ratio_milli_;
   std::atomic<std::int64_t> tokens_;
 };
 
@@ -168,10 +178,11 @@ class circuit_breakers {
   std::map<std::wstring, circuit_breaker, std::less<>> breakers_;
 };
 
-/// Guard adapters for retry_options::guard.
+/// Guard adapters for retry_options::guard. A budget_guard without a budget (nullptr) refuses
+/// nothing and records nothing, so a call site with no budget attached can pass its guard too.
 struct budget_guard {
   static constexpr bool active = true;
-  retry_budget* budget;
+  retry_budget* budget = nullptr;
   std::optional<refusal> admit(std::uint32_t call) const noexcept;
   void record(verdict v, std::optional<std::uint32_t>) const noexcept;
 };
