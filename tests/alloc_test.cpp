@@ -1,4 +1,5 @@
 // No path of the retry loop allocates: global operator new is replaced with a counting one.
+#include <ipsec_retry/ipsec/call_sites.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
 #include <ipsec_retry/ipsec/simulated_agent.hpp>
 #include <ipsec_retry/retry.hpp>
@@ -151,4 +152,29 @@ TEST(Allocations, NoneInATypedOperationWithoutCoalescing) {
       }),
       0u);
   EXPECT_TRUE(ok);
+}
+
+// A host's hot path with the call-site registry: look the site up (policy copy + budget
+// pointer), retry under its budget until the budget refuses, and succeed under it.
+TEST(Allocations, NoneInASiteLookupAndABudgetGuardedRetry) {
+  ir::ipsec::call_site_registry sites;
+  ASSERT_TRUE(
+      sites.load_config("budget agent: max_tokens=4\n"
+                        "qm.delete: initial=1ms, jitter=none, budget=agent\n"));
+  ir::virtual_time vt;
+  bool exhausted = false;
+  bool succeeded = false;
+  EXPECT_EQ(allocations_during([&] {
+              const auto site = sites.site("qm.delete");
+              const auto options = ir::retry_options{
+                  .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = site.value().guard()};
+              const auto refused = ir::retry(
+                  site.value().policy, [] { return 13023u; }, options);
+              exhausted = !refused && refused.error().reason == ir::stop_reason::budget_exhausted;
+              succeeded = static_cast<bool>(ir::retry(
+                  site.value().policy, [] { return 0u; }, options));
+            }),
+            0u);
+  EXPECT_TRUE(exhausted);
+  EXPECT_TRUE(succeeded);
 }

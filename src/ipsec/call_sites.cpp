@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 
 #include "../nearest_word.hpp"
 
@@ -24,6 +25,12 @@ class registry_category_impl final : public std::error_category {
         return "configuration syntax error";
       case registry_errc::bad_policy:
         return "bad policy for a call site";
+      case registry_errc::unknown_budget:
+        return "unknown retry budget";
+      case registry_errc::duplicate_budget:
+        return "retry budget defined twice";
+      case registry_errc::bad_budget:
+        return "bad retry budget";
     }
     return "call site error";
   }
@@ -44,12 +51,19 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool valid_site_name(std::string_view name) {
+// Site and budget names.
+bool valid_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
            c == '_' || c == '-';
   });
 }
+
+constexpr std::string_view no_budget = "none";         // budget=none: no budget
+constexpr std::string_view budget_keyword = "budget";  // "budget NAME: settings" lines
+constexpr std::string_view site_name_rule = "a site name is letters, digits, '.', '_' and '-'";
+constexpr std::string_view budget_name_rule =
+    "a budget name is letters, digits, '.', '_' and '-', and not 'none'";
 
 config_error error(registry_errc code, std::string source, std::string_view site,
                    const std::string& detail) {
@@ -59,7 +73,154 @@ config_error error(registry_errc code, std::string source, std::string_view site
   return config_error{code, std::move(source), std::string(site), std::move(message)};
 }
 
+// `e` with its column moved to `column` (its message starts "column N: " when it has one).
+policy_error at_column(policy_error e, std::size_t column) {
+  if (e.column == 0) return e;
+  const std::size_t colon = e.message.find(':');
+  e.message = "column " + std::to_string(column) +
+              (colon == std::string::npos ? ": " + e.message : e.message.substr(colon));
+  e.column = column;
+  return e;
+}
+
+policy_error text_error(policy_errc code, std::size_t column, std::string_view token,
+                        const std::string& detail) {
+  return policy_error{code, column, std::string(token),
+                      "column " + std::to_string(column) + ": " + detail};
+}
+
+// What a site's text (a config line's right-hand side, or its environment variable) sets: its
+// policy, and the budget it names with `budget=` (a registry key, not a policy key).
+struct site_update {
+  retry_policy policy;
+  std::optional<std::string> budget;  // "" for budget=none; nullopt when not given
+  std::size_t budget_column = 0;      // where the budget's name starts, from 1
+};
+
+// Parses a site's text on top of `base`; error columns count in `text`, from 1.
+policy_result<site_update> parse_site_text(std::string_view text, const retry_policy& base) {
+  site_update update;
+  std::size_t cut_at = 0;  // the budget item and one separator next to it, cut from the text
+  std::size_t cut_length = 0;
+  std::optional<std::size_t> empty_item;  // the column of an empty item, if any
+  std::size_t pos = 0;
+  std::size_t previous_separator = std::string_view::npos;
+  while (true) {
+    std::size_t end = text.find_first_of(",;", pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view item = trim(text.substr(pos, end - pos));
+    const std::size_t eq = item.find('=');
+    if (item.empty()) {
+      // Point at the separator after it, or at the last one for a trailing separator.
+      if (!empty_item && !(end == text.size() && pos == 0)) {
+        empty_item = end < text.size() ? end + 1 : pos;
+      }
+    } else if (eq != std::string_view::npos && trim(item.substr(0, eq)) == budget_keyword) {
+      const std::size_t item_column = static_cast<std::size_t>(item.data() - text.data()) + 1;
+      if (update.budget) {
+        return text_error(policy_errc::duplicate_key, item_column, budget_keyword,
+                          "'budget' is given twice");
+      }
+      const std::string_view name = trim(item.substr(eq + 1));
+      const std::size_t name_column = name.empty()
+                                          ? item_column + eq + 1
+                                          : static_cast<std::size_t>(name.data() - text.data()) + 1;
+      if (name != no_budget && !valid_name(name)) {
+        return text_error(
+            policy_errc::bad_value, name_column, name,
+            "bad value '" + std::string(name) +
+                "' for 'budget': expected a budget's name (letters, digits, '.', '_', '-') or "
+                "none");
+      }
+      update.budget = name == no_budget ? std::string() : std::string(name);
+      update.budget_column = name_column;
+      if (end < text.size()) {  // "budget=x, a=1": cut "budget=x,"
+        cut_at = pos;
+        cut_length = end + 1 - pos;
+      } else if (previous_separator != std::string_view::npos) {  // "a=1, budget=x": ", budget=x"
+        cut_at = previous_separator;
+        cut_length = end - previous_separator;
+      } else {  // "budget=x"
+        cut_length = text.size();
+      }
+    }
+    if (end == text.size()) break;
+    previous_separator = end;
+    pos = end + 1;
+  }
+  if (!update.budget) {
+    auto parsed = retry_policy::parse(text, base);
+    if (!parsed) return std::move(parsed).assume_error();
+    update.policy = parsed.value();
+    return update;
+  }
+  // Cutting the budget item must not hide junk the policy parser would have refused.
+  if (empty_item) {
+    return text_error(policy_errc::syntax, *empty_item, {}, "empty item: expected key=value");
+  }
+  std::string rest(text.substr(0, cut_at));
+  rest += text.substr(cut_at + cut_length);
+  auto parsed = retry_policy::parse(rest, base);
+  if (!parsed) {
+    policy_error e = std::move(parsed).assume_error();
+    const std::size_t column =
+        e.column != 0 && e.column - 1 >= cut_at ? e.column + cut_length : e.column;
+    return at_column(std::move(e), column);
+  }
+  update.policy = parsed.value();
+  return update;
+}
+
+// Who already reads `variable`, as "site 'x'" or "budget 'y'"; empty when nobody does.
+template <class Sites, class Budgets>
+std::string reader_of(const std::string& variable, const Sites& sites, const Budgets& budgets) {
+  for (const auto& s : sites) {
+    if (call_site_registry::environment_variable(s.name) == variable) {
+      return "site '" + s.name + "'";
+    }
+  }
+  for (const auto& [name, entry] : budgets) {
+    if (call_site_registry::budget_environment_variable(name) == variable) {
+      return "budget '" + name + "'";
+    }
+  }
+  return {};
+}
+
+template <class Budgets>
+config_error unknown_budget(const Budgets& budgets, std::string_view name, std::string source,
+                            std::string_view site, std::size_t column) {
+  std::vector<std::string_view> names;
+  for (const auto& [budget, entry] : budgets) names.push_back(budget);
+  std::string detail = "unknown budget '" + std::string(name) + "' (";
+  if (names.empty()) {
+    detail += "no budget is defined: add a line 'budget " + std::string(name) +
+              ": max_tokens=10, token_ratio=0.1' or call define_budget())";
+  } else {
+    detail += "did you mean '" + std::string(ipsec_retry::detail::nearest_word(name, names)) +
+              "'? budgets come from 'budget NAME: ...' lines or define_budget())";
+  }
+  if (column != 0) detail = "column " + std::to_string(column) + ": " + detail;
+  return error(registry_errc::unknown_budget, std::move(source), site, detail);
+}
+
 }  // namespace
+
+// A load in progress: copies of what it may change, committed only if all of it is valid.
+struct call_site_registry::staged_load {
+  struct budget_settings {
+    retry_budget::settings default_settings;
+    retry_budget::settings current;
+  };
+  site_list sites;
+  std::map<std::string, budget_settings, std::less<>> budgets;
+
+  explicit staged_load(const call_site_registry& registry) : sites(registry.sites_) {
+    for (const auto& [name, entry] : registry.budgets_) {
+      budgets.emplace(name, budget_settings{entry.default_settings, entry.current});
+    }
+  }
+};
 
 const std::error_category& registry_category() noexcept {
   static const registry_category_impl instance;
@@ -95,40 +256,43 @@ call_site_registry::call_site_registry() {
   for (auto kind : {policy_kind::quick_mode, policy_kind::main_mode}) {
     for (auto op : {policy_operation::add, policy_operation::set, policy_operation::remove}) {
       const retry_policy& p = builtin_policy(op);
-      sites_.push_back(site{std::string(site_name(kind, op)), p, p});
+      sites_.push_back(site_entry{std::string(site_name(kind, op)), p, p, {}, {}});
     }
   }
   std::sort(sites_.begin(), sites_.end(),
-            [](const site& a, const site& b) { return a.name < b.name; });
+            [](const site_entry& a, const site_entry& b) { return a.name < b.name; });
 }
 
-call_site_registry::site* call_site_registry::find(std::vector<site>& sites,
-                                                   std::string_view name) {
-  const auto it = std::lower_bound(sites.begin(), sites.end(), name,
-                                   [](const site& s, std::string_view n) { return s.name < n; });
+call_site_registry::site_entry* call_site_registry::find(site_list& sites, std::string_view name) {
+  const auto it =
+      std::lower_bound(sites.begin(), sites.end(), name,
+                       [](const site_entry& s, std::string_view n) { return s.name < n; });
   return it != sites.end() && it->name == name ? &*it : nullptr;
 }
 
-const call_site_registry::site* call_site_registry::find(const std::vector<site>& sites,
-                                                         std::string_view name) {
-  return find(const_cast<std::vector<site>&>(sites), name);
+const call_site_registry::site_entry* call_site_registry::find(const site_list& sites,
+                                                               std::string_view name) {
+  return find(const_cast<site_list&>(sites), name);
 }
 
-config_error call_site_registry::unknown(const std::vector<site>& sites, std::string_view name,
-                                         std::string source) {
+namespace {
+
+template <class Sites>
+config_error unknown_site(const Sites& sites, std::string_view name, std::string source) {
   std::vector<std::string_view> names;
-  for (const site& s : sites) names.push_back(s.name);
+  for (const auto& s : sites) names.push_back(s.name);
   return error(registry_errc::unknown_site, std::move(source), name,
                "unknown call site '" + std::string(name) + "' (did you mean '" +
                    std::string(ipsec_retry::detail::nearest_word(name, names)) +
                    "'? hosts add their own sites with define())");
 }
 
+}  // namespace
+
 config_result<void> call_site_registry::define(std::string_view name,
                                                const retry_policy& default_policy) {
-  if (!valid_site_name(name)) {
-    return error(registry_errc::bad_site_name, "define", name,
-                 "a site name is letters, digits, '.', '_' and '-'");
+  if (!valid_name(name)) {
+    return error(registry_errc::bad_site_name, "define", name, std::string(site_name_rule));
   }
   std::unique_lock lock(mutex_);
   if (find(sites_, name) != nullptr) {
@@ -136,29 +300,105 @@ config_result<void> call_site_registry::define(std::string_view name,
   }
   // "qm.delete", "qm_delete" and "QM.DELETE" would all read IPSEC_RETRY_QM_DELETE.
   const std::string variable = environment_variable(name);
-  for (const site& s : sites_) {
-    if (environment_variable(s.name) == variable) {
-      return error(
-          registry_errc::duplicate_site, "define", name,
-          "its environment variable " + variable + " is already that of site '" + s.name + "'");
-    }
+  if (const std::string reader = reader_of(variable, sites_, budgets_); !reader.empty()) {
+    return error(registry_errc::duplicate_site, "define", name,
+                 "its environment variable " + variable + " is already that of " + reader);
   }
-  const auto at = std::lower_bound(sites_.begin(), sites_.end(), name,
-                                   [](const site& s, std::string_view n) { return s.name < n; });
-  sites_.insert(at, site{std::string(name), default_policy, default_policy});
+  const auto at =
+      std::lower_bound(sites_.begin(), sites_.end(), name,
+                       [](const site_entry& s, std::string_view n) { return s.name < n; });
+  sites_.insert(at, site_entry{std::string(name), default_policy, default_policy, {}, {}});
   return outcome::success();
 }
 
 config_result<retry_policy> call_site_registry::policy(std::string_view name) const {
   std::shared_lock lock(mutex_);
-  if (const site* s = find(sites_, name)) return s->current;
-  return unknown(sites_, name, "lookup");
+  if (const site_entry* s = find(sites_, name)) return s->current;
+  return unknown_site(sites_, name, "lookup");
+}
+
+config_result<call_site> call_site_registry::site(std::string_view name) const {
+  std::shared_lock lock(mutex_);
+  const site_entry* s = find(sites_, name);
+  if (s == nullptr) return unknown_site(sites_, name, "lookup");
+  retry_budget* budget = nullptr;
+  if (!s->current_budget.empty()) budget = budgets_.find(s->current_budget)->second.budget.get();
+  return call_site{s->current, budget};
+}
+
+config_result<void> call_site_registry::define_budget(std::string_view name,
+                                                      const retry_budget::settings& settings) {
+  const std::string label = std::string(budget_keyword) + " " + std::string(name);
+  if (!valid_name(name) || name == no_budget) {
+    return error(registry_errc::bad_budget, "define_budget", label, std::string(budget_name_rule));
+  }
+  auto valid = retry_budget::make(settings);
+  if (!valid)
+    return error(registry_errc::bad_budget, "define_budget", label, valid.error().message);
+  std::unique_lock lock(mutex_);
+  if (budgets_.find(name) != budgets_.end()) {
+    return error(registry_errc::duplicate_budget, "define_budget", label,
+                 "this budget is already defined");
+  }
+  const std::string variable = budget_environment_variable(name);
+  if (const std::string reader = reader_of(variable, sites_, budgets_); !reader.empty()) {
+    return error(registry_errc::duplicate_budget, "define_budget", label,
+                 "its environment variable " + variable + " is already that of " + reader);
+  }
+  budgets_.emplace(std::string(name),
+                   budget_entry{settings, settings, std::make_unique<retry_budget>(settings)});
+  return outcome::success();
+}
+
+config_result<void> call_site_registry::attach_budget(std::string_view site,
+                                                      std::string_view budget) {
+  std::unique_lock lock(mutex_);
+  site_entry* s = find(sites_, site);
+  if (s == nullptr) return unknown_site(sites_, site, "attach_budget");
+  if (budget == no_budget) budget = {};
+  if (!budget.empty() && budgets_.find(budget) == budgets_.end()) {
+    return unknown_budget(budgets_, budget, "attach_budget", site, 0);
+  }
+  s->default_budget = std::string(budget);
+  s->current_budget = s->default_budget;
+  return outcome::success();
+}
+
+config_result<retry_budget*> call_site_registry::budget(std::string_view name) const {
+  std::shared_lock lock(mutex_);
+  const auto it = budgets_.find(name);
+  if (it == budgets_.end()) return unknown_budget(budgets_, name, "lookup", {}, 0);
+  return it->second.budget.get();
+}
+
+void call_site_registry::commit(staged_load& staged) {
+  for (auto& [name, settings] : staged.budgets) {
+    const auto it = budgets_.find(name);
+    if (it == budgets_.end()) {
+      budgets_.emplace(name, budget_entry{settings.default_settings, settings.current,
+                                          std::make_unique<retry_budget>(settings.current)});
+      continue;
+    }
+    it->second.default_settings = settings.default_settings;
+    if (!(it->second.current == settings.current)) {
+      it->second.current = settings.current;
+      it->second.budget->reconfigure(settings.current);
+    }
+  }
+  sites_ = std::move(staged.sites);
 }
 
 config_result<void> call_site_registry::load_config(std::string_view text) {
   std::unique_lock lock(mutex_);
-  std::vector<site> staged = sites_;  // all-or-nothing
-  std::vector<std::string> seen;
+  staged_load staged(*this);  // all-or-nothing
+  struct budget_reference {   // checked once every line is read: a budget may come later
+    std::string source;
+    std::string site;
+    std::string budget;
+    std::size_t column;
+  };
+  std::vector<budget_reference> references;
+  std::vector<std::string> seen;  // site names and "budget NAME"
   std::size_t line_number = 0;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a UTF-8 BOM (Notepad)
   while (!text.empty() || line_number == 0) {
@@ -179,41 +419,86 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) {
       return error(registry_errc::syntax, source, {},
-                   "expected 'site: policy', e.g. 'qm.delete: timeout=60s', got '" +
+                   "expected 'site: policy' or 'budget NAME: settings', e.g. "
+                   "'qm.delete: timeout=60s', got '" +
                        std::string(line) + "'");
     }
     const std::string_view name = trim(line.substr(0, colon));
-    if (!valid_site_name(name)) {
-      return error(registry_errc::bad_site_name, source, name,
-                   "a site name is letters, digits, '.', '_' and '-'");
+    const std::string_view rhs = line.substr(colon + 1);
+    // A column of the right-hand side as a column of the whole line.
+    const auto in_line = [&](std::size_t column) { return line_indent + colon + 1 + column; };
+    const bool is_budget_line = name.size() > budget_keyword.size() &&
+                                name.substr(0, budget_keyword.size()) == budget_keyword &&
+                                is_blank(name[budget_keyword.size()]);
+    const std::string label = is_budget_line
+                                  ? std::string(budget_keyword) + " " +
+                                        std::string(trim(name.substr(budget_keyword.size())))
+                                  : std::string(name);
+    if (std::find(seen.begin(), seen.end(), label) != seen.end()) {
+      return error(is_budget_line ? registry_errc::duplicate_budget : registry_errc::duplicate_site,
+                   source, label,
+                   is_budget_line ? "this budget already appeared on an earlier line"
+                                  : "this site already appeared on an earlier line");
     }
-    site* target = find(staged, name);
-    if (target == nullptr) return unknown(staged, name, source);
-    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
-      return error(registry_errc::duplicate_site, source, name,
-                   "this site already appeared on an earlier line");
-    }
-    seen.emplace_back(name);
-    auto parsed = retry_policy::parse(line.substr(colon + 1), target->default_policy);
-    if (!parsed) {
-      // Report the column within the line, not within the policy text after the ':'.
-      const policy_error& e = parsed.error();
-      std::string detail = e.message;
-      if (e.column != 0) {
-        const std::size_t column = line_indent + colon + 1 + e.column;
-        detail = "column " + std::to_string(column) + detail.substr(detail.find(':'));
+
+    if (is_budget_line) {
+      const std::string_view budget = trim(name.substr(budget_keyword.size()));
+      if (!valid_name(budget) || budget == no_budget) {
+        return error(registry_errc::bad_budget, source, label, std::string(budget_name_rule));
       }
-      return error(registry_errc::bad_policy, source, name, detail);
+      auto entry = staged.budgets.find(budget);
+      if (entry == staged.budgets.end()) {
+        const std::string variable = budget_environment_variable(budget);
+        if (const std::string reader = reader_of(variable, staged.sites, staged.budgets);
+            !reader.empty()) {
+          return error(registry_errc::duplicate_budget, source, label,
+                       "its environment variable " + variable + " is already that of " + reader);
+        }
+        entry = staged.budgets.emplace(std::string(budget), staged_load::budget_settings{}).first;
+      }
+      auto parsed = retry_budget::parse(rhs, entry->second.default_settings);
+      if (!parsed) {
+        const policy_error e = at_column(parsed.error(), in_line(parsed.error().column));
+        return error(registry_errc::bad_budget, source, label, e.message);
+      }
+      entry->second.current = parsed.value();
+    } else {
+      if (!valid_name(name))
+        return error(registry_errc::bad_site_name, source, name, std::string(site_name_rule));
+      site_entry* target = find(staged.sites, name);
+      if (target == nullptr) return unknown_site(staged.sites, name, source);
+      auto parsed = parse_site_text(rhs, target->default_policy);
+      if (!parsed) {
+        // Report the column within the line, not within the policy text after the ':'.
+        const policy_error e = at_column(parsed.error(), in_line(parsed.error().column));
+        return error(registry_errc::bad_policy, source, name, e.message);
+      }
+      site_update& update = parsed.value();
+      target->current = update.policy;
+      target->current_budget = update.budget ? *update.budget : target->default_budget;
+      if (update.budget && !update.budget->empty()) {
+        references.push_back(
+            {source, std::string(name), *update.budget, in_line(update.budget_column)});
+      }
     }
-    target->current = parsed.value();
+    seen.push_back(label);
     if (text.empty()) break;
   }
-  sites_ = std::move(staged);
+  for (const budget_reference& r : references) {
+    if (staged.budgets.find(r.budget) == staged.budgets.end()) {
+      return unknown_budget(staged.budgets, r.budget, r.source, r.site, r.column);
+    }
+  }
+  commit(staged);
   return outcome::success();
 }
 
-std::string call_site_registry::environment_variable(std::string_view name) {
+namespace {
+
+// IPSEC_RETRY_ + `prefix` + the name upper-cased, with '.' and '-' as '_'.
+std::string variable_name(std::string_view prefix, std::string_view name) {
   std::string variable = "IPSEC_RETRY_";
+  variable += prefix;
   for (char c : name) {
     if (c >= 'a' && c <= 'z') {
       variable += static_cast<char>(c - 'a' + 'A');
@@ -226,6 +511,16 @@ std::string call_site_registry::environment_variable(std::string_view name) {
   return variable;
 }
 
+}  // namespace
+
+std::string call_site_registry::environment_variable(std::string_view name) {
+  return variable_name("", name);
+}
+
+std::string call_site_registry::budget_environment_variable(std::string_view name) {
+  return variable_name("BUDGET_", name);
+}
+
 config_result<void> call_site_registry::load_environment() {
   return load_environment(
       [](const char* variable) -> const char* { return std::getenv(variable); });
@@ -233,23 +528,47 @@ config_result<void> call_site_registry::load_environment() {
 
 config_result<void> call_site_registry::load_environment(const getenv_function& getenv) {
   std::unique_lock lock(mutex_);
-  std::vector<site> staged = sites_;
-  for (site& s : staged) {
+  staged_load staged(*this);
+  for (site_entry& s : staged.sites) {
     const std::string variable = environment_variable(s.name);
     const char* value = getenv(variable.c_str());
     if (value == nullptr) continue;
-    auto parsed = retry_policy::parse(value, s.current);
+    auto parsed = parse_site_text(value, s.current);
     if (!parsed) return error(registry_errc::bad_policy, variable, s.name, parsed.error().message);
-    s.current = parsed.value();
+    const site_update& update = parsed.value();
+    if (update.budget && !update.budget->empty() &&
+        staged.budgets.find(*update.budget) == staged.budgets.end()) {
+      return unknown_budget(staged.budgets, *update.budget, variable, s.name, update.budget_column);
+    }
+    s.current = update.policy;
+    if (update.budget) s.current_budget = *update.budget;
   }
-  sites_ = std::move(staged);
+  for (auto& [name, settings] : staged.budgets) {
+    const std::string variable = budget_environment_variable(name);
+    const char* value = getenv(variable.c_str());
+    if (value == nullptr) continue;
+    auto parsed = retry_budget::parse(value, settings.current);
+    if (!parsed) {
+      return error(registry_errc::bad_budget, variable, std::string(budget_keyword) + " " + name,
+                   parsed.error().message);
+    }
+    settings.current = parsed.value();
+  }
+  commit(staged);
   return outcome::success();
 }
 
 std::vector<std::string> call_site_registry::sites() const {
   std::shared_lock lock(mutex_);
   std::vector<std::string> names;
-  for (const site& s : sites_) names.push_back(s.name);
+  for (const site_entry& s : sites_) names.push_back(s.name);
+  return names;
+}
+
+std::vector<std::string> call_site_registry::budgets() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : budgets_) names.push_back(name);
   return names;
 }
 

@@ -1,30 +1,40 @@
-// ipsec_retry::ipsec: named call sites and their retry policies.
+// ipsec_retry::ipsec: named call sites, their retry policies and shared retry budgets.
 //
 // Each place a host calls the Policy Agent is a call site with a name ("qm.delete") and a
 // policy. Sites start from a default (the library's for its own sites, the host's for sites it
 // defines) and can be overridden from a configuration text or from environment variables, so
-// operators tune limits without a rebuild:
+// operators tune limits without a rebuild. Sites may share a named retry_budget (gRFC A6,
+// guards.hpp), defined in code or in the configuration:
 //
-//   # ipsec_retry.conf: one site per line; keys not given keep the site's default
-//   qm.delete: timeout=60s, attempts=50
-//   qm.add:    initial=10ms, jitter=none
+//   # ipsec_retry.conf: one site (or budget) per line; keys not given keep the default
+//   budget agent: max_tokens=10, token_ratio=0.1
+//   qm.delete: timeout=60s, attempts=50, budget=agent
+//   qm.add:    initial=10ms, jitter=none, budget=agent
 //
-//   IPSEC_RETRY_QM_DELETE="timeout=90s"      # env: IPSEC_RETRY_ + site upper-cased, '.'/'-' -> '_'
+//   IPSEC_RETRY_QM_DELETE="timeout=90s"           # env: IPSEC_RETRY_ + site upper-cased,
+//   IPSEC_RETRY_BUDGET_AGENT="max_tokens=20"      #   '.'/'-' -> '_'; budgets: IPSEC_RETRY_BUDGET_
 //
 //   ipsec_retry::ipsec::call_site_registry sites;
 //   if (auto loaded = sites.load_config(text); !loaded) std::cerr << loaded.error().message;
-//   auto r = delete_qm_policy(agent, L"corp-qm", sites.policy("qm.delete").value());
+//   auto site = sites.site("qm.delete").value();   // policy + budget (nullptr if none)
+//   auto r = delete_qm_policy(agent, L"corp-qm", site.policy,
+//                             ipsec_retry::retry_options{.guard = site.guard()});
 //
 // Lookups take a shared lock and copy the policy out (no allocation); loads are all-or-nothing
-// and may run concurrently with lookups.
+// and may run concurrently with lookups and with retries using the budgets. A budget lives as
+// long as the registry: reloading a configuration reconfigures it in place (it keeps how full it
+// is), so the pointers handed out stay valid.
 #pragma once
 
+#include <ipsec_retry/guards.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 
 #include <cstddef>
 #include <functional>
+#include <map>
+#include <memory>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -42,6 +52,9 @@ enum class registry_errc : int {
   bad_site_name,     ///< names are letters, digits, '.', '_' and '-'
   syntax,            ///< a configuration line that is not `site: policy`
   bad_policy,        ///< the policy text of a site is invalid (see `policy`)
+  unknown_budget,    ///< a site names a budget that is not defined (suggests the nearest)
+  duplicate_budget,  ///< define_budget() of a name already defined, or a budget line twice
+  bad_budget,        ///< a budget's name or settings are invalid
 };
 const std::error_category& registry_category() noexcept;
 inline std::error_code make_error_code(registry_errc e) noexcept {
@@ -53,8 +66,8 @@ inline std::error_code make_error_code(registry_errc e) noexcept {
 /// for the line "qm.delete: timeout=5" (columns count in the line, from 1).
 struct config_error {
   registry_errc code;
-  std::string source;  ///< "line 3" or the environment variable's name
-  std::string site;    ///< the site named there, if any
+  std::string source;  ///< "line 3", the environment variable's name, or the function refusing
+  std::string site;    ///< the site (or "budget NAME") named there, if any
   std::string message;
 };
 inline std::error_code make_error_code(const config_error& e) noexcept {
@@ -65,10 +78,20 @@ inline std::error_code make_error_code(const config_error& e) noexcept {
 template <class T>
 using config_result = outcome::std_result<T, config_error>;
 
+/// What a call site runs with: a copy of its policy and the budget it shares, if any.
+struct call_site {
+  retry_policy policy;
+  retry_budget* budget = nullptr;  ///< owned by the registry; nullptr: no budget attached
+  /// The guard for retry_options::guard (refuses nothing when no budget is attached).
+  budget_guard guard() const noexcept { return budget_guard{budget}; }
+};
+
 class call_site_registry {
  public:
-  /// A registry with the library's sites at their built-in policies.
+  /// A registry with the library's sites at their built-in policies and no budgets.
   call_site_registry();
+  call_site_registry(const call_site_registry&) = delete;
+  call_site_registry& operator=(const call_site_registry&) = delete;
 
   /// Adds a host-defined site (e.g. "wfp.add_filter") with its default policy.
   config_result<void> define(std::string_view site, const retry_policy& default_policy);
@@ -76,13 +99,33 @@ class call_site_registry {
   /// The current policy of `site`, or unknown_site (with a "did you mean").
   config_result<retry_policy> policy(std::string_view site) const;
 
-  /// Applies `site: policy` lines. '#' starts a comment; blank lines are skipped; a site may
-  /// appear once. Keys a line gives override the site's default, the others keep it. On any
-  /// error nothing changes.
+  /// The current policy of `site` and the budget attached to it.
+  config_result<call_site> site(std::string_view name) const;
+
+  /// Adds a named retry budget (same names as sites; "none" is reserved) with its default
+  /// settings, validated as by retry_budget::make. A budget can also be created by a
+  /// configuration line `budget NAME: settings`.
+  config_result<void> define_budget(std::string_view budget, const retry_budget::settings& s);
+
+  /// Makes `budget` the default budget of `site` ("" or "none": no budget); a configuration
+  /// line for the site that does not say `budget=` keeps this default.
+  config_result<void> attach_budget(std::string_view site, std::string_view budget);
+
+  /// The budget of that name; the pointer stays valid for the registry's lifetime.
+  config_result<retry_budget*> budget(std::string_view budget) const;
+
+  /// Applies configuration lines:
+  ///   SITE: policy [, budget=NAME|none]       policy as in retry_policy::parse
+  ///   budget NAME: max_tokens=T, token_ratio=R
+  /// '#' starts a comment; blank lines are skipped; a site or budget may appear once. Keys a
+  /// line gives override that site's (budget's) default, the others keep it; `budget=` may name
+  /// a budget defined on any line of the text or earlier. A new budget starts full; a changed
+  /// one keeps how full it is (retry_budget::reconfigure). On any error nothing changes.
   config_result<void> load_config(std::string_view text);
 
-  /// Applies IPSEC_RETRY_<SITE> environment variables (std::getenv) on top of the current
-  /// policies. On any error nothing changes.
+  /// Applies IPSEC_RETRY_<SITE> (a site line's right-hand side) and IPSEC_RETRY_BUDGET_<NAME>
+  /// (a budget's settings) environment variables (std::getenv) on top of the current state.
+  /// Only defined sites and budgets are read. On any error nothing changes.
   config_result<void> load_environment();
   /// As above, reading variables through `getenv` (for tests, or another source of variables).
   using getenv_function = std::function<const char*(const char*)>;
@@ -90,24 +133,39 @@ class call_site_registry {
 
   /// The environment variable for a site: "qm.delete" -> "IPSEC_RETRY_QM_DELETE".
   static std::string environment_variable(std::string_view site);
+  /// The environment variable for a budget: "agent" -> "IPSEC_RETRY_BUDGET_AGENT".
+  static std::string budget_environment_variable(std::string_view budget);
 
   /// Every site name, sorted.
   std::vector<std::string> sites() const;
+  /// Every budget name, sorted.
+  std::vector<std::string> budgets() const;
 
  private:
-  struct site {
+  struct site_entry {
     std::string name;
     retry_policy default_policy;
     retry_policy current;
+    std::string default_budget;  // "" = none
+    std::string current_budget;
   };
-  // Sorted by name. Guarded by mutex_.
-  std::vector<site> sites_;
+  struct budget_entry {
+    retry_budget::settings default_settings;
+    retry_budget::settings current;
+    std::unique_ptr<retry_budget> budget;  // never replaced: pointers handed out stay valid
+  };
+  using site_list = std::vector<site_entry>;  // sorted by name
+  using budget_map = std::map<std::string, budget_entry, std::less<>>;
+  struct staged_load;
+
+  // Guarded by mutex_.
+  site_list sites_;
+  budget_map budgets_;
   mutable std::shared_mutex mutex_;
 
-  static site* find(std::vector<site>& sites, std::string_view name);
-  static const site* find(const std::vector<site>& sites, std::string_view name);
-  static config_error unknown(const std::vector<site>& sites, std::string_view name,
-                              std::string source);
+  static site_entry* find(site_list& sites, std::string_view name);
+  static const site_entry* find(const site_list& sites, std::string_view name);
+  void commit(staged_load& staged);  // cannot fail: everything was checked
 };
 
 }  // namespace ipsec_retry::ipsec
