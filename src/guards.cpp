@@ -5,34 +5,33 @@
 #include <charconv>
 #include <cmath>
 
+#include "text.hpp"
+
 namespace ipsec_retry {
 namespace {
 
-constexpr bool is_blank(char c) noexcept {
-  return c == ' ' || c == '\t';
-}
+using detail::trim;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
+// The shortest decimal that reads back as `value` ("0.1", "5000", "nan").
+std::string decimal(double value) {
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
 }
 
 std::int64_t milli(double tokens) noexcept {
   return std::llround(tokens * 1000.0);
 }
 
-// Thousandths of a token, clamped into the valid ranges (NaN counts as the lowest).
-std::int64_t clamped_milli(double tokens, std::int64_t low, std::int64_t high) noexcept {
-  if (!(tokens * 1000.0 >= static_cast<double>(low))) return low;
-  if (tokens * 1000.0 >= static_cast<double>(high)) return high;
-  return std::clamp<std::int64_t>(milli(tokens), low, high);
-}
-std::int64_t max_milli(const retry_budget::settings& s) noexcept {
-  return clamped_milli(s.max_tokens, 1, 1'000'000);
-}
-std::int64_t ratio_milli(const retry_budget::settings& s) noexcept {
-  return clamped_milli(s.token_ratio, 1, max_milli(s));
+// Thousandths of a token, clamped into [low, high] (NaN counts as the lowest).
+std::uint64_t clamped_milli(double tokens, std::int64_t low, std::int64_t high) noexcept {
+  std::int64_t m = high;
+  if (!(tokens * 1000.0 >= static_cast<double>(low))) {
+    m = low;
+  } else if (tokens * 1000.0 < static_cast<double>(high)) {
+    m = std::clamp<std::int64_t>(milli(tokens), low, high);
+  }
+  return static_cast<std::uint64_t>(m);
 }
 
 // The registry's clock, handed to each breaker it creates.
@@ -46,11 +45,12 @@ struct shared_clock {
 policy_result<retry_budget::settings> retry_budget::make(const settings& s) {
   if (!(s.max_tokens > 0.0 && s.max_tokens <= 1000.0)) {
     return policy_error{policy_errc::out_of_range, 0, "max_tokens",
-                        "max_tokens must be in (0, 1000]"};
+                        "max_tokens must be in (0, 1000], got " + decimal(s.max_tokens)};
   }
   if (!(s.token_ratio > 0.0 && s.token_ratio <= s.max_tokens) || milli(s.token_ratio) == 0) {
     return policy_error{policy_errc::out_of_range, 0, "token_ratio",
-                        "token_ratio must be in [0.001, max_tokens]"};
+                        "token_ratio must be in [0.001, max_tokens = " + decimal(s.max_tokens) +
+                            "], got " + decimal(s.token_ratio)};
   }
   return s;
 }
@@ -61,78 +61,100 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text)
 
 policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
                                                           const settings& base) {
+  const auto at = [](std::size_t column, policy_errc code, std::string_view token,
+                     const std::string& detail) {
+    return policy_error{code, column, std::string(token),
+                        "column " + std::to_string(column) + ": " + detail};
+  };
+  const auto column_of = [&](std::string_view s) {
+    return static_cast<std::size_t>(s.data() - text.data()) + 1;
+  };
   settings s = base;
-  bool seen_max = false;
-  bool seen_ratio = false;
+  std::size_t max_column = 0;  // where each key was given (0: not given)
+  std::size_t ratio_column = 0;
   std::size_t pos = 0;
-  while (pos <= text.size()) {
+  const bool blank = trim(text).empty();
+  while (!blank) {
     std::size_t end = text.find_first_of(",;", pos);
     if (end == std::string_view::npos) end = text.size();
     const std::string_view item = trim(text.substr(pos, end - pos));
-    // The item's first character (or, for an empty item, its separator), counted from 1.
-    const std::size_t column =
-        item.empty() ? pos + 1 : static_cast<std::size_t>(item.data() - text.data()) + 1;
-    if (!item.empty()) {
-      const std::size_t eq = item.find('=');
-      const std::string_view key = eq == std::string_view::npos ? item : trim(item.substr(0, eq));
-      const std::string_view value =
-          eq == std::string_view::npos ? std::string_view{} : trim(item.substr(eq + 1));
-      double* target = key == "max_tokens"    ? &s.max_tokens
-                       : key == "token_ratio" ? &s.token_ratio
-                                              : nullptr;
-      if (target == nullptr) {
-        return policy_error{policy_errc::unknown_key, column, std::string(key),
-                            "column " + std::to_string(column) + ": unknown budget key '" +
-                                std::string(key) + "' (expected max_tokens or token_ratio)"};
+    if (item.empty()) {
+      // Point at the separator after the empty item, or at the trailing one.
+      if (end < text.size()) {
+        return at(end + 1, policy_errc::syntax, text.substr(end, 1),
+                  "empty item: expected key=value before '" + std::string(1, text[end]) + "'");
       }
-      bool& seen = target == &s.max_tokens ? seen_max : seen_ratio;
-      if (seen) {
-        return policy_error{
-            policy_errc::duplicate_key, column, std::string(key),
-            "column " + std::to_string(column) + ": '" + std::string(key) + "' is given twice"};
-      }
-      seen = true;
-      const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), *target);
-      if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() ||
-          !std::isfinite(*target)) {
-        const std::size_t value_column =
-            !value.empty() ? static_cast<std::size_t>(value.data() - text.data()) + 1
-            : eq == std::string_view::npos ? column
-                                           : column + eq + 1;
-        return policy_error{policy_errc::bad_value, value_column, std::string(value),
-                            "column " + std::to_string(value_column) + ": bad value '" +
-                                std::string(value) + "' for '" + std::string(key) +
-                                "': expected a decimal number"};
-      }
-    } else if (end != text.size() || pos != 0) {
-      if (!(end == text.size() && trim(text).empty())) {
-        return policy_error{
-            policy_errc::syntax, column, {}, "column " + std::to_string(column) + ": empty item"};
-      }
+      return at(pos, policy_errc::syntax, text.substr(pos - 1, 1),
+                "expected key=value after the last separator");
+    }
+    const std::size_t column = column_of(item);
+    const std::size_t eq = item.find('=');
+    const std::string_view key = eq == std::string_view::npos ? item : trim(item.substr(0, eq));
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view{} : trim(item.substr(eq + 1));
+    double* target = key == "max_tokens"    ? &s.max_tokens
+                     : key == "token_ratio" ? &s.token_ratio
+                                            : nullptr;
+    if (target == nullptr) {
+      return at(
+          column, policy_errc::unknown_key, key,
+          "unknown budget key '" + std::string(key) + "' (expected max_tokens or token_ratio)");
+    }
+    std::size_t& seen = target == &s.max_tokens ? max_column : ratio_column;
+    if (seen != 0)
+      return at(column, policy_errc::duplicate_key, key,
+                "'" + std::string(key) + "' is given twice");
+    seen = column;
+    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), *target);
+    if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() ||
+        !std::isfinite(*target)) {
+      const std::size_t value_column = !value.empty()                 ? column_of(value)
+                                       : eq == std::string_view::npos ? column
+                                                                      : column + eq + 1;
+      return at(value_column, policy_errc::bad_value, value,
+                "bad value '" + std::string(value) + "' for '" + std::string(key) +
+                    "': expected a decimal number");
     }
     if (end == text.size()) break;
     pos = end + 1;
   }
-  return make(s);
+  auto made = make(s);
+  if (!made) {
+    // Point at the key the check names, or at the other one if only that one was given
+    // (max_tokens=0.05 over a base token_ratio=0.1).
+    policy_error e = std::move(made).assume_error();
+    const bool about_max = e.token == "max_tokens";
+    const std::size_t column = (about_max ? max_column : ratio_column) != 0
+                                   ? (about_max ? max_column : ratio_column)
+                                   : (about_max ? ratio_column : max_column);
+    if (column != 0) e = at(column, e.code, e.token, e.message);
+    return e;
+  }
+  return made;
+}
+
+std::uint64_t retry_budget::packed(const settings& s, std::uint64_t tokens) noexcept {
+  const std::uint64_t max = clamped_milli(s.max_tokens, 1, 1'000'000);
+  const std::uint64_t ratio = clamped_milli(s.token_ratio, 1, static_cast<std::int64_t>(max));
+  return pack(std::min(tokens, max), max, ratio);
 }
 
 retry_budget::retry_budget(const settings& s) noexcept
-    : max_milli_(max_milli(s)), ratio_milli_(ratio_milli(s)), tokens_(max_milli(s)) {}
+    : word_(packed(s, field_mask)) {}  // starts full
 
 retry_budget::settings retry_budget::current_settings() const noexcept {
-  return settings{static_cast<double>(max_milli_.load(std::memory_order_relaxed)) / 1000.0,
-                  static_cast<double>(ratio_milli_.load(std::memory_order_relaxed)) / 1000.0};
+  const std::uint64_t w = word_.load(std::memory_order_relaxed);
+  return settings{static_cast<double>(field(w, max_shift)) / 1000.0,
+                  static_cast<double>(field(w, ratio_shift)) / 1000.0};
 }
 
 void retry_budget::reconfigure(const settings& s) noexcept {
-  const std::int64_t max = max_milli(s);
-  ratio_milli_.store(ratio_milli(s), std::memory_order_relaxed);
-  const std::int64_t old_max = max_milli_.exchange(max, std::memory_order_relaxed);
-  std::int64_t current = tokens_.load(std::memory_order_relaxed);
-  std::int64_t next = 0;
+  const std::uint64_t max = field(packed(s, 0), max_shift);
+  std::uint64_t w = word_.load(std::memory_order_relaxed);
+  std::uint64_t next = 0;
   do {  // both factors are at most 10^6, so the product fits
-    next = std::min(max, current * max / old_max);
-  } while (!tokens_.compare_exchange_weak(current, next, std::memory_order_relaxed));
+    next = packed(s, field(w, tokens_shift) * max / field(w, max_shift));
+  } while (!word_.compare_exchange_weak(w, next, std::memory_order_relaxed));
 }
 
 std::optional<refusal> budget_guard::admit(std::uint32_t call) const noexcept {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "nearest_word.hpp"
+#include "text.hpp"
 
 namespace ipsec_retry {
 namespace {
@@ -44,9 +45,7 @@ constexpr std::array<std::string_view, 12> keys = {
     "attempts",  "timeout", "backoff",  "initial",     "multiplier",  "step",
     "max_delay", "jitter",  "retry_on", "never_retry", "at_deadline", "seed"};
 
-constexpr bool is_blank(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
+using detail::is_blank;
 
 std::string_view trim(std::string_view s, std::size_t& offset) {
   while (!s.empty() && is_blank(s.front())) {
@@ -159,7 +158,9 @@ class policy_parser {
       if (item.empty()) {
         if (!(at_end && !any_item)) {
           // "a=1,,b=2", "a=1," or ",a=1".
-          return make_error(policy_errc::syntax, offset + 1, text_.substr(item_start, 1),
+          // Point at the separator after the empty item, or at the trailing one.
+          return make_error(policy_errc::syntax, at_end ? item_start + 1 : offset + 1,
+                            text_.substr(item_start, 1),
                             at_end ? "expected key=value after the last separator"
                                    : "empty item: expected key=value before '" +
                                          std::string(1, text_[end]) + "'");

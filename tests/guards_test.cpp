@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -86,6 +87,41 @@ TEST(RetryBudget, ReconfigureKeepsHowFullTheBudgetIs) {
   EXPECT_EQ(budget.current_settings(),
             (ir::retry_budget::settings{.max_tokens = 0.001, .token_ratio = 0.001}));
   EXPECT_DOUBLE_EQ(budget.tokens(), 0.001) << "still as full, at the new maximum";
+}
+
+// Settings and tokens change in one atomic step: a budget kept full by a refilling thread is
+// exactly full after every reconfigure (with separate atomics, a refill landing between the
+// new maximum and the rescale left it half full).
+TEST(RetryBudget, ReconfigureIsOneAtomicStepUnderConcurrentRefills) {
+  ir::retry_budget budget({.max_tokens = 20, .token_ratio = 1});
+  std::atomic<bool> done{false};
+  std::thread refiller([&] {
+    while (!done.load(std::memory_order_relaxed)) budget.on_success();
+  });
+  int not_full = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const double max = i % 2 ? 20.0 : 10.0;
+    budget.reconfigure({.max_tokens = max, .token_ratio = 1});
+    if (budget.tokens() != max) ++not_full;
+  }
+  done = true;
+  refiller.join();
+  EXPECT_EQ(not_full, 0);
+}
+
+TEST(RetryBudget, RangeErrorsPointAtTheKeyTheTextGave) {
+  const ir::retry_budget::settings base{.max_tokens = 10, .token_ratio = 2};
+  const auto r = ir::retry_budget::parse("  max_tokens=1", base);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().token, "token_ratio");
+  EXPECT_EQ(r.error().column, 3u);
+  EXPECT_EQ(r.error().message, "column 3: token_ratio must be in [0.001, max_tokens = 1], got 2");
+  const auto trailing = ir::retry_budget::parse("max_tokens=4 ;");
+  EXPECT_EQ(trailing.error().column, 14u) << "the trailing separator";
+  const auto middle = ir::retry_budget::parse("max_tokens=4; ;token_ratio=1");
+  EXPECT_EQ(middle.error().column, 15u) << "the separator after the empty item";
+  EXPECT_EQ(ir::retry_budget::parse("max_tokens=4\r\n").value().max_tokens, 4.0)
+      << "the same blanks as policy strings";
 }
 
 // Issue 7: a budget of max_tokens=10, token_ratio=0.1 against a 10 s deletion stops the storm

@@ -242,7 +242,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_policy{"timeout", ir::policy_errc::syntax, 1, "timeout", "expected key=value"},
         bad_policy{"=5s", ir::policy_errc::syntax, 1, "=5s", "missing key"},
         bad_policy{"timeout=", ir::policy_errc::bad_value, 9, "timeout=", "missing value"},
-        bad_policy{"timeout=5s,", ir::policy_errc::syntax, 12, ",", "after the last separator"},
+        bad_policy{"timeout=5s,", ir::policy_errc::syntax, 11, ",", "after the last separator"},
         bad_policy{"timeout=5s,,attempts=2", ir::policy_errc::syntax, 12, ",", "empty item"},
         bad_policy{",timeout=5s", ir::policy_errc::syntax, 1, ",", "empty item"},
         bad_policy{"timeout=none, attempts=unlimited", ir::policy_errc::unbounded, 15, "attempts",

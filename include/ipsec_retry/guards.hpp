@@ -15,6 +15,7 @@
 #include <ipsec_retry/clock.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -47,8 +48,9 @@ struct no_guard {
 ///   tokens start at max_tokens; a failed call subtracts 1, a successful call adds token_ratio
 ///   (never above max_tokens, never below 0); a retry is allowed only while
 ///   tokens > max_tokens / 2. A first call is never refused.
-/// Lock-free: tokens are kept in thousandths in one atomic integer. Thread-safe, including
-/// reconfigure() while other threads use the budget.
+/// Lock-free and thread-safe: tokens, max_tokens and token_ratio are kept in thousandths of a
+/// token (each at most 10^6) packed into one atomic 64-bit word, so every update, including
+/// reconfigure() while other threads use the budget, is a single compare-and-swap.
 class retry_budget {
  public:
   struct settings {
@@ -64,43 +66,63 @@ class retry_budget {
   /// Validates ranges; errors name the key.
   static policy_result<settings> make(const settings& s);
 
-  /// `s` must be valid (see make); out-of-range values are clamped into range.
+  /// `s` should be valid (see make); out-of-range values are clamped into range.
   explicit retry_budget(const settings& s) noexcept;
   retry_budget(const retry_budget&) = delete;
   retry_budget& operator=(const retry_budget&) = delete;
 
   /// May the caller retry now? (tokens > max_tokens / 2)
   bool allow_retry() const noexcept {
-    return tokens_.load(std::memory_order_relaxed) > max_milli_.load(std::memory_order_relaxed) / 2;
+    const std::uint64_t w = word_.load(std::memory_order_relaxed);
+    return field(w, tokens_shift) > field(w, max_shift) / 2;
   }
-  void on_success() noexcept { add(ratio_milli_.load(std::memory_order_relaxed)); }
-  void on_failure() noexcept { add(-1000); }
+  void on_success() noexcept {
+    add([](std::uint64_t w) { return static_cast<std::int64_t>(field(w, ratio_shift)); });
+  }
+  void on_failure() noexcept {
+    add([](std::uint64_t) { return std::int64_t{-1000}; });
+  }
   /// Current tokens (for reports and tests).
   double tokens() const noexcept {
-    return static_cast<double>(tokens_.load(std::memory_order_relaxed)) / 1000.0;
+    return static_cast<double>(field(word_.load(std::memory_order_relaxed), tokens_shift)) / 1000.0;
   }
   /// The settings in force (rounded to thousandths).
   settings current_settings() const noexcept;
-  /// New settings (validated as by make; out-of-range values are clamped). As gRPC does when a
-  /// throttling config changes, the budget keeps how full it is:
-  ///   tokens' = tokens * max_tokens' / max_tokens.
+  /// New settings, clamped into range as by the constructor. As gRPC does when a throttling
+  /// config changes, the budget keeps how full it is: tokens' = tokens * max_tokens' / max_tokens
+  /// (thousandths, rounded down), in the same atomic step as the new settings.
   void reconfigure(const settings& s) noexcept;
 
  private:
-  void add(std::int64_t delta) noexcept {
-    std::int64_t current = tokens_.load(std::memory_order_relaxed);
-    std::int64_t next = 0;
+  static constexpr unsigned tokens_shift = 0;
+  static constexpr unsigned max_shift = 21;
+  static constexpr unsigned ratio_shift = 42;
+  static constexpr std::uint64_t field_mask = (std::uint64_t{1} << 21) - 1;  // > 10^6
+  static constexpr std::uint64_t field(std::uint64_t word, unsigned shift) noexcept {
+    return (word >> shift) & field_mask;
+  }
+  static constexpr std::uint64_t pack(std::uint64_t tokens, std::uint64_t max,
+                                      std::uint64_t ratio) noexcept {
+    return tokens << tokens_shift | max << max_shift | ratio << ratio_shift;
+  }
+  static std::uint64_t packed(const settings& s, std::uint64_t tokens) noexcept;
+
+  // tokens += delta(word), clamped into [0, max_tokens].
+  template <class Delta>
+  void add(Delta delta) noexcept {
+    std::uint64_t w = word_.load(std::memory_order_relaxed);
+    std::uint64_t next = 0;
     do {
-      const std::int64_t max = max_milli_.load(std::memory_order_relaxed);
-      next = current + delta;
-      if (next > max) next = max;
-      if (next < 0) next = 0;
-    } while (!tokens_.compare_exchange_weak(current, next, std::memory_order_relaxed));
+      const auto max = static_cast<std::int64_t>(field(w, max_shift));
+      const std::int64_t tokens = std::clamp<std::int64_t>(
+          static_cast<std::int64_t>(field(w, tokens_shift)) + delta(w), 0, max);
+      next = (w & ~(field_mask << tokens_shift)) | static_cast<std::uint64_t>(tokens)
+                                                       << tokens_shift;
+    } while (!word_.compare_exchange_weak(w, next, std::memory_order_relaxed));
   }
 
-  std::atomic<std::int64_t> max_milli_;
-  std::atomic<std::int64_t> ratio_milli_;
-  std::atomic<std::int64_t> tokens_;
+  static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+  std::atomic<std::uint64_t> word_;
 };
 
 /// Transport failures that say the agent's server is unreachable or overloaded:
