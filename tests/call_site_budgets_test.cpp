@@ -189,6 +189,24 @@ TEST(CallSiteBudgets, AReloadReconfiguresTheSameBudgetAndKeepsHowFullItIs) {
   EXPECT_DOUBLE_EQ(agent->tokens(), 6.0);
 }
 
+TEST(CallSiteBudgets, ALoadAppliesItsSettingsEvenIfTheBudgetWasReconfiguredDirectly) {
+  ipsec::call_site_registry sites;
+  ASSERT_TRUE(sites.define_budget("agent", {.max_tokens = 10, .token_ratio = 0.1}));
+  ir::retry_budget* agent = budget(sites, "agent");
+  agent->reconfigure({.max_tokens = 50, .token_ratio = 1});
+  ASSERT_TRUE(sites.load_config("qm.add: attempts=2"));
+  EXPECT_EQ(agent->current_settings().max_tokens, 50.0) << "a load that does not name it";
+  ASSERT_TRUE(sites.load_config("budget agent: max_tokens=10, token_ratio=0.1"));
+  EXPECT_EQ(agent->current_settings(), (budget_settings{.max_tokens = 10, .token_ratio = 0.1}));
+  // The environment layers over what the budget has now.
+  agent->reconfigure({.max_tokens = 40, .token_ratio = 1});
+  const auto r = sites.load_environment([](const char* v) -> const char* {
+    return std::strcmp(v, "IPSEC_RETRY_BUDGET_AGENT") == 0 ? "token_ratio=2\r\n" : nullptr;
+  });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(agent->current_settings(), (budget_settings{.max_tokens = 40, .token_ratio = 2}));
+}
+
 namespace {
 
 struct budget_error_case {
@@ -243,7 +261,17 @@ INSTANTIATE_TEST_SUITE_P(
                           "budget agent",
                           "line 1 (budget agent): column 29: unknown budget key 'tokens'"},
         budget_error_case{"budget agent: max_tokens=2000", registry_errc::bad_budget,
-                          "budget agent", "line 1 (budget agent): max_tokens must be in (0, 1000]"},
+                          "budget agent",
+                          "line 1 (budget agent): column 15: max_tokens must be in (0, 1000], "
+                          "got 2000"},
+        // The check names token_ratio (from the default), the line gave max_tokens: point there.
+        budget_error_case{"budget agent:  max_tokens=0.05", registry_errc::bad_budget,
+                          "budget agent",
+                          "line 1 (budget agent): column 16: token_ratio must be in [0.001, "
+                          "max_tokens = 0.05], got 0.1"},
+        budget_error_case{"budget agent: max_tokens=4,", registry_errc::bad_budget, "budget agent",
+                          "line 1 (budget agent): column 27: expected key=value after the last "
+                          "separator"},
         budget_error_case{"budget agent:max_tokens=x", registry_errc::bad_budget, "budget agent",
                           "line 1 (budget agent): column 25: bad value 'x' for 'max_tokens'"},
         budget_error_case{"budget none: max_tokens=4", registry_errc::bad_budget, "budget none",
@@ -268,9 +296,23 @@ INSTANTIATE_TEST_SUITE_P(
                           "line 2 (qm.delete): column 20: bad value '5' for 'timeout'"},
         budget_error_case{"budget x: max_tokens=1\nqm.delete: budget=x,, attempts=2",
                           registry_errc::bad_policy, "qm.delete",
-                          "line 2 (qm.delete): column 21: empty item"},
+                          "line 2 (qm.delete): column 21: empty item: expected key=value before "
+                          "','"},
         budget_error_case{"budget x: max_tokens=1\nqm.delete: budget=x;", registry_errc::bad_policy,
-                          "qm.delete", "line 2 (qm.delete): column 20: empty item"},
+                          "qm.delete",
+                          "line 2 (qm.delete): column 20: expected key=value after the last "
+                          "separator"},
+        budget_error_case{"qm.delete: timeout=5s,", registry_errc::bad_policy, "qm.delete",
+                          "line 1 (qm.delete): column 22: expected key=value after the last "
+                          "separator"},
+        budget_error_case{"budget x: max_tokens=1\nqm.delete: Budget=x", registry_errc::bad_policy,
+                          "qm.delete",
+                          "line 2 (qm.delete): column 12: unknown key 'Budget' (did you mean "
+                          "'budget'?)"},
+        budget_error_case{"budget x: max_tokens=1\nqm.delete: attempts=2, budgte=x",
+                          registry_errc::bad_policy, "qm.delete",
+                          "line 2 (qm.delete): column 24: unknown key 'budgte' (did you mean "
+                          "'budget'?)"},
         budget_error_case{"budget x: max_tokens=1\nqm.delete: budget=x, atempts=2",
                           registry_errc::bad_policy, "qm.delete",
                           "line 2 (qm.delete): column 22: unknown key 'atempts'"},
@@ -288,7 +330,7 @@ TEST(CallSiteBudgets, DefineAttachAndLookupRefuseWhatIsWrong) {
   const auto invalid = sites.define_budget("agent", {.max_tokens = 0});
   ASSERT_FALSE(invalid);
   EXPECT_EQ(invalid.error().message,
-            "define_budget (budget agent): max_tokens must be in (0, 1000]");
+            "define_budget (budget agent): max_tokens must be in (0, 1000], got 0");
   EXPECT_TRUE(sites.budgets().empty());
 
   ASSERT_TRUE(sites.define_budget("agent", {}));

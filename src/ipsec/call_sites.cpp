@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "../nearest_word.hpp"
+#include "../text.hpp"
 
 namespace ipsec_retry::ipsec {
 namespace {
@@ -36,20 +37,9 @@ class registry_category_impl final : public std::error_category {
   }
 };
 
-constexpr bool is_blank(char c) noexcept {
-  return c == ' ' || c == '\t' || c == '\r';
-}
-
-std::string_view trim_front(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  return s;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
+using ipsec_retry::detail::is_blank;
+using ipsec_retry::detail::trim;
+using ipsec_retry::detail::trim_front;
 
 // Site and budget names.
 bool valid_name(std::string_view name) {
@@ -89,6 +79,16 @@ policy_error text_error(policy_errc code, std::size_t column, std::string_view t
                       "column " + std::to_string(column) + ": " + detail};
 }
 
+// The policy parser suggests policy keys; on a site's line "Budget=" or "budgte=" meant budget.
+policy_error with_budget_hint(policy_error e) {
+  if (e.code != policy_errc::unknown_key || e.column == 0) return e;
+  std::string lower = e.token;
+  for (char& c : lower) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  if (ipsec_retry::detail::edit_distance(lower, budget_keyword) > 2) return e;
+  return text_error(e.code, e.column, e.token,
+                    "unknown key '" + e.token + "' (did you mean 'budget'?)");
+}
+
 // What a site's text (a config line's right-hand side, or its environment variable) sets: its
 // policy, and the budget it names with `budget=` (a registry key, not a policy key).
 struct site_update {
@@ -102,7 +102,8 @@ policy_result<site_update> parse_site_text(std::string_view text, const retry_po
   site_update update;
   std::size_t cut_at = 0;  // the budget item and one separator next to it, cut from the text
   std::size_t cut_length = 0;
-  std::optional<std::size_t> empty_item;  // the column of an empty item, if any
+  std::optional<std::size_t> empty_item;  // the column of the first empty item, if any
+  std::string empty_item_message;
   std::size_t pos = 0;
   std::size_t previous_separator = std::string_view::npos;
   while (true) {
@@ -114,6 +115,9 @@ policy_result<site_update> parse_site_text(std::string_view text, const retry_po
       // Point at the separator after it, or at the last one for a trailing separator.
       if (!empty_item && !(end == text.size() && pos == 0)) {
         empty_item = end < text.size() ? end + 1 : pos;
+        empty_item_message = end < text.size() ? "empty item: expected key=value before '" +
+                                                     std::string(1, text[end]) + "'"
+                                               : "expected key=value after the last separator";
       }
     } else if (eq != std::string_view::npos && trim(item.substr(0, eq)) == budget_keyword) {
       const std::size_t item_column = static_cast<std::size_t>(item.data() - text.data()) + 1;
@@ -150,19 +154,20 @@ policy_result<site_update> parse_site_text(std::string_view text, const retry_po
   }
   if (!update.budget) {
     auto parsed = retry_policy::parse(text, base);
-    if (!parsed) return std::move(parsed).assume_error();
+    if (!parsed) return with_budget_hint(std::move(parsed).assume_error());
     update.policy = parsed.value();
     return update;
   }
   // Cutting the budget item must not hide junk the policy parser would have refused.
   if (empty_item) {
-    return text_error(policy_errc::syntax, *empty_item, {}, "empty item: expected key=value");
+    return text_error(policy_errc::syntax, *empty_item, text.substr(*empty_item - 1, 1),
+                      empty_item_message);
   }
   std::string rest(text.substr(0, cut_at));
   rest += text.substr(cut_at + cut_length);
   auto parsed = retry_policy::parse(rest, base);
   if (!parsed) {
-    policy_error e = std::move(parsed).assume_error();
+    policy_error e = with_budget_hint(std::move(parsed).assume_error());
     const std::size_t column =
         e.column != 0 && e.column - 1 >= cut_at ? e.column + cut_length : e.column;
     return at_column(std::move(e), column);
@@ -210,14 +215,17 @@ config_error unknown_budget(const Budgets& budgets, std::string_view name, std::
 struct call_site_registry::staged_load {
   struct budget_settings {
     retry_budget::settings default_settings;
-    retry_budget::settings current;
+    retry_budget::settings current;  // what the budget has now (it may have been reconfigured
+                                     // directly), or what this load gives it
+    bool given = false;              // this load sets it: commit applies `current`
   };
   site_list sites;
   std::map<std::string, budget_settings, std::less<>> budgets;
 
   explicit staged_load(const call_site_registry& registry) : sites(registry.sites_) {
     for (const auto& [name, entry] : registry.budgets_) {
-      budgets.emplace(name, budget_settings{entry.default_settings, entry.current});
+      budgets.emplace(name,
+                      budget_settings{entry.default_settings, entry.budget->current_settings()});
     }
   }
 };
@@ -346,7 +354,7 @@ config_result<void> call_site_registry::define_budget(std::string_view name,
                  "its environment variable " + variable + " is already that of " + reader);
   }
   budgets_.emplace(std::string(name),
-                   budget_entry{settings, settings, std::make_unique<retry_budget>(settings)});
+                   budget_entry{settings, std::make_unique<retry_budget>(settings)});
   return outcome::success();
 }
 
@@ -372,19 +380,21 @@ config_result<retry_budget*> call_site_registry::budget(std::string_view name) c
 }
 
 void call_site_registry::commit(staged_load& staged) {
-  for (auto& [name, settings] : staged.budgets) {
-    const auto it = budgets_.find(name);
-    if (it == budgets_.end()) {
-      budgets_.emplace(name, budget_entry{settings.default_settings, settings.current,
-                                          std::make_unique<retry_budget>(settings.current)});
-      continue;
-    }
-    it->second.default_settings = settings.default_settings;
-    if (!(it->second.current == settings.current)) {
-      it->second.current = settings.current;
-      it->second.budget->reconfigure(settings.current);
+  // Everything that allocates comes first, so running out of memory changes nothing.
+  budget_map created;
+  for (const auto& [name, settings] : staged.budgets) {
+    if (budgets_.find(name) == budgets_.end()) {
+      created.emplace(name, budget_entry{settings.default_settings,
+                                         std::make_unique<retry_budget>(settings.current)});
     }
   }
+  for (auto& [name, settings] : staged.budgets) {
+    const auto it = budgets_.find(name);
+    if (it == budgets_.end()) continue;
+    it->second.default_settings = settings.default_settings;
+    if (settings.given) it->second.budget->reconfigure(settings.current);
+  }
+  budgets_.merge(created);  // moves the nodes: no allocation
   sites_ = std::move(staged.sites);
 }
 
@@ -462,6 +472,7 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
         return error(registry_errc::bad_budget, source, label, e.message);
       }
       entry->second.current = parsed.value();
+      entry->second.given = true;
     } else {
       if (!valid_name(name))
         return error(registry_errc::bad_site_name, source, name, std::string(site_name_rule));
@@ -553,6 +564,7 @@ config_result<void> call_site_registry::load_environment(const getenv_function& 
                    parsed.error().message);
     }
     settings.current = parsed.value();
+    settings.given = true;
   }
   commit(staged);
   return outcome::success();

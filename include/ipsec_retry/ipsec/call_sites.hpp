@@ -150,9 +150,8 @@ class call_site_registry {
     std::string current_budget;
   };
   struct budget_entry {
-    retry_budget::settings default_settings;
-    retry_budget::settings current;
-    std::unique_ptr<retry_budget> budget;  // never replaced: pointers handed out stay valid
+    retry_budget::settings default_settings;  // what keys a line does not give fall back to
+    std::unique_ptr<retry_budget> budget;     // never replaced: pointers handed out stay valid
   };
   using site_list = std::vector<site_entry>;  // sorted by name
   using budget_map = std::map<std::string, budget_entry, std::less<>>;
@@ -165,7 +164,8 @@ class call_site_registry {
 
   static site_entry* find(site_list& sites, std::string_view name);
   static const site_entry* find(const site_list& sites, std::string_view name);
-  void commit(staged_load& staged);  // cannot fail: everything was checked
+  void commit(staged_load& staged);  // everything was checked; may only throw bad_alloc,
+                                     // and then before it changes anything
 };
 
 }  // namespace ipsec_retry::ipsec
