@@ -11,6 +11,8 @@
 //                             the parts of one retry, to attribute the per-retry cost below
 //   BM_retry_virtual_time/N   retry() in virtual time, the op failing transiently N times
 //                             (ERROR_IPSEC_QM_POLICY_PENDING_DELETION) before it succeeds
+//   BM_retry_fast_path_with_budget, BM_budget_shared/threads:T, BM_call_site_lookup
+//                             the cost of a shared retry budget and of a call-site lookup
 //
 // The op is the same lambda everywhere: it returns a DWORD-like std::uint32_t read from a
 // volatile, so the compiler can neither fold the call away nor know that it succeeds.
@@ -20,6 +22,8 @@
 // non-zero count turns the benchmark into an error, which fails the ctest smoke run.
 #include <ipsec_retry/backoff.hpp>
 #include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/guards.hpp>
+#include <ipsec_retry/ipsec/call_sites.hpp>
 #include <ipsec_retry/retry.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 
@@ -347,5 +351,54 @@ void BM_retry_virtual_time(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_retry_virtual_time)->Arg(0)->Arg(1)->Arg(8)->Arg(64);
+
+// ---------------------------------------------------------------------------------------------
+// Protection (issue 7): what a shared retry budget costs when it is switched on.
+
+// retry() with a budget_guard when the first call succeeds: the guard's only work is the
+// success refill, one compare-and-swap on the budget's word. Compare with BM_retry_fast_path.
+void BM_retry_fast_path_with_budget(benchmark::State& state) {
+  const ir::retry_policy policy = fast_path_policy();
+  ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+  const ir::retry_options options{.guard = ir::budget_guard{&budget}};
+  code_source source;
+  auto op = source.op();
+  const std::uint64_t before = allocations();
+  for (auto _ : state) {
+    auto r = ir::retry(policy, op, options);
+    benchmark::DoNotOptimize(r);
+  }
+  report_allocations(state, allocations() - before);
+}
+BENCHMARK(BM_retry_fast_path_with_budget);
+
+// One failure + one success + one "may I retry?" on a budget shared by 1 or 2 threads: the
+// lock-free word under contention (each thread on its own core on a 2-core machine).
+void BM_budget_shared(benchmark::State& state) {
+  static ir::retry_budget budget({.max_tokens = 1000, .token_ratio = 1});
+  for (auto _ : state) {
+    budget.on_failure();
+    budget.on_success();
+    bool allowed = budget.allow_retry();
+    benchmark::DoNotOptimize(allowed);
+  }
+}
+BENCHMARK(BM_budget_shared)->Threads(1)->Threads(2)->UseRealTime();
+
+// A host's lookup of its call site: shared lock, copy of the policy, the budget pointer.
+void BM_call_site_lookup(benchmark::State& state) {
+  ir::ipsec::call_site_registry sites;
+  if (!sites.load_config("budget agent: max_tokens=10\nqm.delete: timeout=60s, budget=agent")) {
+    state.SkipWithError("configuration refused");
+    return;
+  }
+  const std::uint64_t before = allocations();
+  for (auto _ : state) {
+    auto site = sites.site("qm.delete");
+    benchmark::DoNotOptimize(site);
+  }
+  report_allocations(state, allocations() - before);
+}
+BENCHMARK(BM_call_site_lookup);
 
 }  // namespace
