@@ -101,9 +101,10 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
           "unknown budget key '" + std::string(key) + "' (expected max_tokens or token_ratio)");
     }
     std::size_t& seen = target == &s.max_tokens ? max_column : ratio_column;
-    if (seen != 0)
+    if (seen != 0) {
       return at(column, policy_errc::duplicate_key, key,
                 "'" + std::string(key) + "' is given twice");
+    }
     seen = column;
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), *target);
     if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() ||
