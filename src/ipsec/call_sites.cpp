@@ -341,8 +341,9 @@ config_result<void> call_site_registry::define_budget(std::string_view name,
     return error(registry_errc::bad_budget, "define_budget", label, std::string(budget_name_rule));
   }
   auto valid = retry_budget::make(settings);
-  if (!valid)
+  if (!valid) {
     return error(registry_errc::bad_budget, "define_budget", label, valid.error().message);
+  }
   std::unique_lock lock(mutex_);
   if (budgets_.find(name) != budgets_.end()) {
     return error(registry_errc::duplicate_budget, "define_budget", label,
