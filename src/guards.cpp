@@ -61,11 +61,6 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text)
 
 policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
                                                           const settings& base) {
-  const auto at = [](std::size_t column, policy_errc code, std::string_view token,
-                     const std::string& detail) {
-    return policy_error{code, column, std::string(token),
-                        "column " + std::to_string(column) + ": " + detail};
-  };
   const auto column_of = [&](std::string_view s) {
     return static_cast<std::size_t>(s.data() - text.data()) + 1;
   };
@@ -81,11 +76,12 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
     if (item.empty()) {
       // Point at the separator after the empty item, or at the trailing one.
       if (end < text.size()) {
-        return at(end + 1, policy_errc::syntax, text.substr(end, 1),
-                  "empty item: expected key=value before '" + std::string(1, text[end]) + "'");
+        return detail::error_at(
+            policy_errc::syntax, end + 1, text.substr(end, 1),
+            "empty item: expected key=value before '" + std::string(1, text[end]) + "'");
       }
-      return at(pos, policy_errc::syntax, text.substr(pos - 1, 1),
-                "expected key=value after the last separator");
+      return detail::error_at(policy_errc::syntax, pos, text.substr(pos - 1, 1),
+                              "expected key=value after the last separator");
     }
     const std::size_t column = column_of(item);
     const std::size_t eq = item.find('=');
@@ -96,14 +92,14 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
                      : key == "token_ratio" ? &s.token_ratio
                                             : nullptr;
     if (target == nullptr) {
-      return at(
-          column, policy_errc::unknown_key, key,
+      return detail::error_at(
+          policy_errc::unknown_key, column, key,
           "unknown budget key '" + std::string(key) + "' (expected max_tokens or token_ratio)");
     }
     std::size_t& seen = target == &s.max_tokens ? max_column : ratio_column;
     if (seen != 0) {
-      return at(column, policy_errc::duplicate_key, key,
-                "'" + std::string(key) + "' is given twice");
+      return detail::error_at(policy_errc::duplicate_key, column, key,
+                              "'" + std::string(key) + "' is given twice");
     }
     seen = column;
     const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), *target);
@@ -112,9 +108,9 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
       const std::size_t value_column = !value.empty()                 ? column_of(value)
                                        : eq == std::string_view::npos ? column
                                                                       : column + eq + 1;
-      return at(value_column, policy_errc::bad_value, value,
-                "bad value '" + std::string(value) + "' for '" + std::string(key) +
-                    "': expected a decimal number");
+      return detail::error_at(policy_errc::bad_value, value_column, value,
+                              "bad value '" + std::string(value) + "' for '" + std::string(key) +
+                                  "': expected a decimal number");
     }
     if (end == text.size()) break;
     pos = end + 1;
@@ -128,7 +124,7 @@ policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
     const std::size_t column = (about_max ? max_column : ratio_column) != 0
                                    ? (about_max ? max_column : ratio_column)
                                    : (about_max ? ratio_column : max_column);
-    if (column != 0) e = at(column, e.code, e.token, e.message);
+    if (column != 0) e = detail::error_at(e.code, column, e.token, e.message);
     return e;
   }
   return made;

@@ -56,13 +56,7 @@ std::string_view trim(std::string_view s, std::size_t& offset) {
   return s;
 }
 
-policy_error make_error(policy_errc code, std::size_t column, std::string_view token,
-                        std::string detail) {
-  std::string message;
-  if (column != 0) message = "column " + std::to_string(column) + ": ";
-  message += detail;
-  return policy_error{code, column, std::string(token), std::move(message)};
-}
+using detail::error_at;
 
 // A decimal "123", "1.5", ".5" (no sign, no exponent) times `unit`, exactly, into `out`; false
 // on junk or int64 overflow. `inexact` is set when digits finer than 1/unit were non-zero.
@@ -159,11 +153,11 @@ class policy_parser {
         if (!(at_end && !any_item)) {
           // "a=1,,b=2", "a=1," or ",a=1".
           // Point at the separator after the empty item, or at the trailing one.
-          return make_error(policy_errc::syntax, at_end ? item_start + 1 : offset + 1,
-                            text_.substr(item_start, 1),
-                            at_end ? "expected key=value after the last separator"
-                                   : "empty item: expected key=value before '" +
-                                         std::string(1, text_[end]) + "'");
+          return error_at(policy_errc::syntax, at_end ? item_start + 1 : offset + 1,
+                          text_.substr(item_start, 1),
+                          at_end ? "expected key=value after the last separator"
+                                 : "empty item: expected key=value before '" +
+                                       std::string(1, text_[end]) + "'");
         }
       } else {
         any_item = true;
@@ -214,41 +208,41 @@ class policy_parser {
   maybe_error item_to_settings(std::string_view item, std::size_t offset) {
     const std::size_t eq = item.find('=');
     if (eq == std::string_view::npos) {
-      return make_error(policy_errc::syntax, offset + 1, item,
-                        "expected key=value, got '" + std::string(item) + "'");
+      return error_at(policy_errc::syntax, offset + 1, item,
+                      "expected key=value, got '" + std::string(item) + "'");
     }
     std::size_t key_offset = offset;
     const std::string_view key = trim(item.substr(0, eq), key_offset);
     std::size_t value_offset = offset + eq + 1;
     const std::string_view value = trim(item.substr(eq + 1), value_offset);
     if (key.empty()) {
-      return make_error(policy_errc::syntax, offset + 1, item, "missing key before '='");
+      return error_at(policy_errc::syntax, offset + 1, item, "missing key before '='");
     }
     const auto* found = std::find(keys.begin(), keys.end(), key);
     if (found == keys.end()) {
-      return make_error(policy_errc::unknown_key, key_offset + 1, key,
-                        "unknown key '" + std::string(key) + "' (did you mean '" +
-                            std::string(detail::nearest_word(key, keys)) + "'?)");
+      return error_at(policy_errc::unknown_key, key_offset + 1, key,
+                      "unknown key '" + std::string(key) + "' (did you mean '" +
+                          std::string(detail::nearest_word(key, keys)) + "'?)");
     }
     const auto index = static_cast<std::size_t>(found - keys.begin());
     if (seen_column_[index] != 0) {
-      return make_error(policy_errc::duplicate_key, key_offset + 1, key,
-                        "duplicate key '" + std::string(key) + "' (first at column " +
-                            std::to_string(seen_column_[index]) + ")");
+      return error_at(policy_errc::duplicate_key, key_offset + 1, key,
+                      "duplicate key '" + std::string(key) + "' (first at column " +
+                          std::to_string(seen_column_[index]) + ")");
     }
     seen_column_[index] = key_offset + 1;
     if (value.empty()) {
-      return make_error(policy_errc::bad_value, value_offset + 1, item,
-                        "missing value for '" + std::string(key) + "'");
+      return error_at(policy_errc::bad_value, value_offset + 1, item,
+                      "missing value for '" + std::string(key) + "'");
     }
     return apply(key, value, value_offset + 1);
   }
 
   maybe_error bad(policy_errc code, std::size_t column, std::string_view key,
                   std::string_view value, std::string_view expected) {
-    return make_error(code, column, value,
-                      "bad value '" + std::string(value) + "' for '" + std::string(key) +
-                          "': expected " + std::string(expected));
+    return error_at(code, column, value,
+                    "bad value '" + std::string(value) + "' for '" + std::string(key) +
+                        "': expected " + std::string(expected));
   }
 
   maybe_error duration(std::string_view key, std::string_view value, std::size_t column,
@@ -291,11 +285,11 @@ class policy_parser {
       const std::string_view token = trim(value.substr(pos, end - pos), offset);
       const auto code = parse_code(token);
       if (!code) {
-        return make_error(policy_errc::bad_value, column + offset, token.empty() ? value : token,
-                          "bad code '" + std::string(token) + "' in '" + std::string(key) +
-                              "': " + code.error().message() +
-                              " (expected decimal, 0x hex, an HRESULT or a name like "
-                              "ERROR_IPSEC_QM_POLICY_PENDING_DELETION, joined by '|')");
+        return error_at(policy_errc::bad_value, column + offset, token.empty() ? value : token,
+                        "bad code '" + std::string(token) + "' in '" + std::string(key) +
+                            "': " + code.error().message() +
+                            " (expected decimal, 0x hex, an HRESULT or a name like "
+                            "ERROR_IPSEC_QM_POLICY_PENDING_DELETION, joined by '|')");
       }
       classifier& c = settings_.classify;
       if (pos == 0) {
@@ -308,9 +302,9 @@ class policy_parser {
       }
       const bool added = transient ? c.retry_on(code.value()) : c.never_retry(code.value());
       if (!added) {
-        return make_error(policy_errc::out_of_range, column + offset, token,
-                          "too many codes in '" + std::string(key) + "' (at most " +
-                              std::to_string(code_set::capacity) + ")");
+        return error_at(policy_errc::out_of_range, column + offset, token,
+                        "too many codes in '" + std::string(key) + "' (at most " +
+                            std::to_string(code_set::capacity) + ")");
       }
       if (end == value.size()) break;
       pos = end + 1;

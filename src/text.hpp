@@ -1,7 +1,12 @@
-// Blanks and trimming shared by the text parsers (policy strings, budget settings,
-// configuration lines), so all of them accept the same spacing. Internal.
+// What the text parsers (policy strings, budget settings, configuration lines) share: one
+// notion of blanks, so all of them accept the same spacing, and one form of positioned error.
+// Internal.
 #pragma once
 
+#include <ipsec_retry/retry_policy.hpp>
+
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace ipsec_retry::detail {
@@ -20,6 +25,15 @@ constexpr std::string_view trim(std::string_view s) noexcept {
   s = trim_front(s);
   while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
   return s;
+}
+
+/// An error at `column` (from 1; 0 = no position): the message is "column N: detail".
+inline policy_error error_at(policy_errc code, std::size_t column, std::string_view token,
+                             const std::string& detail) {
+  std::string message;
+  if (column != 0) message = "column " + std::to_string(column) + ": ";
+  message += detail;
+  return policy_error{code, column, std::string(token), std::move(message)};
 }
 
 }  // namespace ipsec_retry::detail

@@ -63,20 +63,14 @@ config_error error(registry_errc code, std::string source, std::string_view site
   return config_error{code, std::move(source), std::string(site), std::move(message)};
 }
 
-// `e` with its column moved to `column` (its message starts "column N: " when it has one).
-policy_error at_column(policy_error e, std::size_t column) {
-  if (e.column == 0) return e;
-  const std::size_t colon = e.message.find(':');
-  e.message = "column " + std::to_string(column) +
-              (colon == std::string::npos ? ": " + e.message : e.message.substr(colon));
-  e.column = column;
-  return e;
-}
+using ipsec_retry::detail::error_at;
 
-policy_error text_error(policy_errc code, std::size_t column, std::string_view token,
-                        const std::string& detail) {
-  return policy_error{code, column, std::string(token),
-                      "column " + std::to_string(column) + ": " + detail};
+// `e` with its column moved to `column` (its message starts "column N: " when it has one).
+policy_error at_column(const policy_error& e, std::size_t column) {
+  if (e.column == 0) return e;
+  const std::size_t prefix = e.message.find(": ");
+  return error_at(e.code, column, e.token,
+                  prefix == std::string::npos ? e.message : e.message.substr(prefix + 2));
 }
 
 // The policy parser suggests policy keys; on a site's line "Budget=" or "budgte=" meant budget.
@@ -85,8 +79,8 @@ policy_error with_budget_hint(policy_error e) {
   std::string lower = e.token;
   for (char& c : lower) c = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   if (ipsec_retry::detail::edit_distance(lower, budget_keyword) > 2) return e;
-  return text_error(e.code, e.column, e.token,
-                    "unknown key '" + e.token + "' (did you mean 'budget'?)");
+  return error_at(e.code, e.column, e.token,
+                  "unknown key '" + e.token + "' (did you mean 'budget'?)");
 }
 
 // What a site's text (a config line's right-hand side, or its environment variable) sets: its
@@ -122,15 +116,15 @@ policy_result<site_update> parse_site_text(std::string_view text, const retry_po
     } else if (eq != std::string_view::npos && trim(item.substr(0, eq)) == budget_keyword) {
       const std::size_t item_column = static_cast<std::size_t>(item.data() - text.data()) + 1;
       if (update.budget) {
-        return text_error(policy_errc::duplicate_key, item_column, budget_keyword,
-                          "'budget' is given twice");
+        return error_at(policy_errc::duplicate_key, item_column, budget_keyword,
+                        "'budget' is given twice");
       }
       const std::string_view name = trim(item.substr(eq + 1));
       const std::size_t name_column = name.empty()
                                           ? item_column + eq + 1
                                           : static_cast<std::size_t>(name.data() - text.data()) + 1;
       if (name != no_budget && !valid_name(name)) {
-        return text_error(
+        return error_at(
             policy_errc::bad_value, name_column, name,
             "bad value '" + std::string(name) +
                 "' for 'budget': expected a budget's name (letters, digits, '.', '_', '-') or "
@@ -160,8 +154,8 @@ policy_result<site_update> parse_site_text(std::string_view text, const retry_po
   }
   // Cutting the budget item must not hide junk the policy parser would have refused.
   if (empty_item) {
-    return text_error(policy_errc::syntax, *empty_item, text.substr(*empty_item - 1, 1),
-                      empty_item_message);
+    return error_at(policy_errc::syntax, *empty_item, text.substr(*empty_item - 1, 1),
+                    empty_item_message);
   }
   std::string rest(text.substr(0, cut_at));
   rest += text.substr(cut_at + cut_length);
@@ -170,7 +164,7 @@ policy_result<site_update> parse_site_text(std::string_view text, const retry_po
     policy_error e = with_budget_hint(std::move(parsed).assume_error());
     const std::size_t column =
         e.column != 0 && e.column - 1 >= cut_at ? e.column + cut_length : e.column;
-    return at_column(std::move(e), column);
+    return at_column(e, column);
   }
   update.policy = parsed.value();
   return update;
