@@ -75,7 +75,21 @@ next_step retry_state::on_call_end(verdict v, time_point now) noexcept {
       final_call_scheduled_ = true;
     }
   }
+  due_ = advance(now, delay);
   return {next_step::action::call_again, delay, {}};
+}
+
+next_step retry_state::resume(time_point now) noexcept {
+  if (past_deadline(now)) return {next_step::action::stop, {}, stop_reason::deadline_exceeded};
+  return {
+      next_step::action::call_again, now < due_ ? distance(now, due_) : nanoseconds::zero(), {}};
+}
+
+std::optional<stop_reason> retry_state::before_call(time_point now) noexcept {
+  if (!past_deadline(now)) return std::nullopt;
+  if (on_deadline_ == at_deadline::give_up) return stop_reason::deadline_exceeded;
+  final_call_scheduled_ = true;  // woke past the deadline: this call is the last
+  return std::nullopt;
 }
 
 std::string retry_error::message() const {

@@ -437,14 +437,52 @@ TEST(RetryOps, ResultErrorMappedToSuccessNeverInventsAValue) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, ir::stop_reason::permanent_error);
   EXPECT_EQ(r.error().code, ir::win32_error::warning_ipsec_qm_policy_pruned);
-  // For result<void> the same code is a success: nothing is invented.
+}
+
+// Finding (issue 11): "a warning inside result<void> becomes plain success and the code is
+// lost". It is refused like in result<int>: the loop stops at once and keeps the code.
+TEST(RetryOps, WarningInResultVoidIsRefusedWithTheCodeKept) {
+  recorder rec;
   const auto v = ir::retry(
       policy(""),
       []() -> ir::result<void> {
         return ir::make_error_code(ir::win32_error::warning_ipsec_qm_policy_pruned);
       },
       rec.options());
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().reason, ir::stop_reason::permanent_error);
+  EXPECT_EQ(v.error().code, ir::win32_error::warning_ipsec_qm_policy_pruned);
+  EXPECT_EQ(v.error().calls, 1u);
+}
+
+// A code the site itself maps to success ends a result<void> op: nothing is lost, the site
+// asked for it (a delete whose NOT_FOUND means "already gone").
+TEST(RetryOps, SiteSuccessCodeEndsAResultVoidOp) {
+  recorder rec;
+  ir::retry_settings settings;
+  settings.classify.map_to_success(13001);  // ERROR_IPSEC_QM_POLICY_NOT_FOUND
+  const auto p = ir::retry_policy::make(settings).value();
+  const auto v = ir::retry(
+      p, []() -> ir::result<void> { return ir::make_error_code(ir::win32_error{13001}); },
+      rec.options());
   EXPECT_TRUE(v);
+  // The same code where a value is needed is still refused: no int is invented.
+  const auto i = ir::retry(
+      p, []() -> ir::result<int> { return ir::make_error_code(ir::win32_error{13001}); },
+      rec.options());
+  ASSERT_FALSE(i);
+  EXPECT_EQ(i.error().reason, ir::stop_reason::permanent_error);
+  EXPECT_EQ(i.error().code, ir::win32_error{13001});
+}
+
+// An op failing with an empty error_code broke its contract: reported, never as a falsy code.
+TEST(RetryOps, ResultWithEmptyErrorIsAPermanentFailureWithACode) {
+  recorder rec;
+  const auto r = ir::retry(
+      policy(""), []() -> ir::result<int> { return std::error_code{}; }, rec.options());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, ir::stop_reason::permanent_error);
+  EXPECT_TRUE(r.error().code) << "the reported code is never falsy";
 }
 
 TEST(RetryError, MessageSaysWhatHappened) {

@@ -4,9 +4,13 @@
 // so tests (the library's and yours) run in virtual time: no real sleeping, exact delays.
 //
 //   ipsec_retry::virtual_time vt;                       // starts at time_point{} (t = 0)
-//   auto r = ipsec_retry::retry(policy, op,
-//       ipsec_retry::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
+//   auto r = ipsec_retry::retry(policy, op, ipsec_retry::options().with_time(vt));
 //   vt.elapsed();                                        // how much virtual time the loop took
+//
+// Clocks and sleepers name their time domain (`using time_domain = real_time_domain;`), and a
+// virtual clock paired with the real sleeper, or the reverse, does not compile (retry.hpp):
+// such a loop would spin through real time while its clock stood still. A clock or sleeper of
+// your own that names no domain pairs with anything.
 #pragma once
 
 #include <algorithm>
@@ -19,8 +23,35 @@
 #include <mutex>
 #include <stop_token>
 #include <thread>
+#include <type_traits>
 
 namespace ipsec_retry {
+
+/// The time domain of the steady clock and the real sleeper.
+struct real_time_domain {};
+/// The time domain of virtual_time's clock and sleeper.
+struct virtual_time_domain {};
+
+/// T::time_domain, or void when T names none (a user-written clock or sleeper).
+template <class T>
+struct time_domain_of {
+  using type = void;
+};
+template <class T>
+requires requires {
+  typename T::time_domain;
+}
+struct time_domain_of<T> {
+  using type = typename T::time_domain;
+};
+
+/// Whether a clock and a sleeper may drive one loop: both in the same domain, or either one
+/// naming none.
+template <class Clock, class Sleeper>
+inline constexpr bool same_time_domain =
+    std::is_void_v<typename time_domain_of<Clock>::type> ||
+    std::is_void_v<typename time_domain_of<Sleeper>::type> ||
+    std::is_same_v<typename time_domain_of<Clock>::type, typename time_domain_of<Sleeper>::type>;
 
 /// The library's time point: steady (monotonic) time, nanosecond ticks.
 using time_point = std::chrono::steady_clock::time_point;
@@ -44,12 +75,15 @@ concept sleeper = requires(S& s, nanoseconds d, const std::stop_token& stop) {
 /// The default clock: std::chrono::steady_clock (never system_clock: wall-clock jumps must not
 /// move deadlines).
 struct steady_clock_source {
+  using time_domain = real_time_domain;
   time_point now() const noexcept { return std::chrono::steady_clock::now(); }
 };
 
-/// The default sleeper: waits on a condition variable that a stop request notifies, so
-/// cancellation interrupts a sleep promptly (no sleep_for). Stateless; allocates nothing.
+/// The default sleeper: a cancellable real wait. A stop request interrupts it promptly (on
+/// Linux a condition variable that the stop callback notifies; see the branch below for
+/// MinGW). Stateless; allocates nothing.
 struct real_sleeper {
+  using time_domain = real_time_domain;
   bool sleep_for(nanoseconds d, const std::stop_token& stop) const {
     if (stop.stop_requested()) return false;
     if (d <= nanoseconds::zero()) return true;
@@ -96,6 +130,7 @@ class virtual_time;
 /// A clock_source reading a virtual_time. A small handle: copy it freely.
 class virtual_clock {
  public:
+  using time_domain = virtual_time_domain;
   explicit virtual_clock(const virtual_time& time) noexcept : time_(&time) {}
   time_point now() const noexcept;
 
@@ -106,6 +141,7 @@ class virtual_clock {
 /// A sleeper that advances a virtual_time by the requested delay instead of waiting.
 class virtual_sleeper {
  public:
+  using time_domain = virtual_time_domain;
   explicit virtual_sleeper(virtual_time& time) noexcept : time_(&time) {}
   bool sleep_for(nanoseconds d, const std::stop_token& stop) const noexcept;
 

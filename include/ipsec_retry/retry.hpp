@@ -1,10 +1,10 @@
 // ipsec_retry: the retry loop.
 //
 //   auto policy = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms").value();
-//   auto r = ipsec_retry::retry(policy, [&] { return ::DeleteQMPolicy(server, 0, name, nullptr);
-//   }); if (!r) std::cerr << r.error().message() << '\n';   // last code + why it stopped
+//   auto r = ipsec_retry::retry(policy, [&] { return ::DeleteQMPolicy(srv, 0, name, nullptr); });
+//   if (!r) std::cerr << r.error().message() << '\n';   // last code + why it stopped
 //
-// Rules (DESIGN section 2):
+// Rules (docs/policies.md, "The deadline rule"):
 //   * Call k+1 starts delay_k after call k ends; the deadline is start of call 1 + timeout (or
 //     an absolute deadline from the options, whichever is earlier).
 //   * No call is scheduled after the deadline: if the next delay would carry past it, the loop
@@ -12,6 +12,10 @@
 //     stops at once (give_up). A failure at or after the deadline, or of that final call (even
 //     if a sleeper woke early), stops with deadline_exceeded.
 //     A zero timeout or a deadline already past still allows exactly one call.
+//   * The clock is read again after the on_retry hook and before every call: time a hook spends
+//     comes out of the sleep, and a hook that runs past the deadline ends the loop
+//     (deadline_exceeded). A sleeper that wakes past the deadline gets no call under give_up;
+//     under final_call that call is the final one.
 //   * attempts counts calls, the first included.
 //   * A stop request interrupts the sleep and stops with `cancelled`; requested before the first
 //     call, no call is made (the code is then ERROR_CANCELLED).
@@ -23,7 +27,9 @@
 
 #include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/detail/op_result.hpp>
 #include <ipsec_retry/guards.hpp>
+#include <ipsec_retry/retry_error.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 #include <ipsec_retry/win32_error.hpp>
 
@@ -40,58 +46,6 @@
 #include <utility>
 
 namespace ipsec_retry {
-
-/// Why retrying stopped.
-enum class stop_reason : std::uint8_t {
-  permanent_error,     ///< the last call's verdict was permanent
-  attempts_exhausted,  ///< `attempts` calls were made
-  deadline_exceeded,   ///< the deadline passed (or, with give_up, the next delay would cross it)
-  cancelled,           ///< the stop_token was triggered
-  budget_exhausted,    ///< a shared retry budget refused the retry
-  circuit_open,        ///< a circuit breaker refused the call
-};
-
-constexpr std::string_view to_string(stop_reason r) noexcept {
-  switch (r) {
-    case stop_reason::permanent_error:
-      return "permanent_error";
-    case stop_reason::attempts_exhausted:
-      return "attempts_exhausted";
-    case stop_reason::deadline_exceeded:
-      return "deadline_exceeded";
-    case stop_reason::cancelled:
-      return "cancelled";
-    case stop_reason::budget_exhausted:
-      return "budget_exhausted";
-    case stop_reason::circuit_open:
-      return "circuit_open";
-  }
-  return "permanent_error";
-}
-
-/// A failed retry: the last Windows code and how the loop got there.
-struct retry_error {
-  std::error_code code;              ///< the last call's code (win32_category for Windows codes)
-  stop_reason reason;                ///< why retrying stopped
-  std::uint32_t calls;               ///< calls made, 0 if cancelled before the first
-  std::chrono::nanoseconds elapsed;  ///< from the start of call 1 to the end of the last call
-
-  /// e.g. "ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023): The Quick Mode policy is pending
-  /// deletion. [deadline_exceeded after 12 calls in 5s]". Allocates; call it off the hot path.
-  std::string message() const;
-
-  friend bool operator==(const retry_error&, const retry_error&) = default;
-};
-/// Outcome's hooks: `.value()` on a failed retry throws std::system_error(code) whose what()
-/// is message().
-inline std::error_code make_error_code(const retry_error& e) noexcept {
-  return e.code;
-}
-[[noreturn]] void outcome_throw_as_system_error_with_payload(const retry_error& e);
-
-/// The value of the op (or its success/warning code), or a retry_error.
-template <class T>
-using retry_result = outcome::std_result<T, retry_error>;
 
 /// What the step API says after a call ended.
 struct next_step {
@@ -114,10 +68,15 @@ struct next_step {
 ///     auto code = op();
 ///     auto step = state.on_call_end(policy.classify()(code), clock.now());
 ///     if (step.what != next_step::action::call_again) break;
-///     schedule_after(step.delay);
+///     // ... time passes (a log line, a hook): resume() re-clips what is left of the delay
+///     step = state.resume(clock.now());
+///     if (step.what != next_step::action::call_again) break;
+///     sleep(step.delay);
+///     if (state.before_call(clock.now())) break;          // woke past the deadline (give_up)
 ///   }
 ///
-/// A plain value (~120 bytes); no allocation; not thread-safe (one per retry sequence).
+/// A plain value (sizeof: 136 bytes on x86-64); no allocation; not thread-safe (one per retry
+/// sequence).
 class retry_state {
  public:
   /// `start`: when call 1 starts. The deadline is the earlier of start + timeout and
@@ -128,146 +87,115 @@ class retry_state {
   retry_state(const retry_policy& policy, time_point start,
               std::optional<time_point> absolute_deadline, std::uint64_t seed) noexcept;
 
-  /// Records a call that ended at `now` with verdict `v` and decides what comes next.
+  /// Records a call that ended at `now` with verdict `v` and decides what comes next. For
+  /// call_again the next call is due at now + delay (never after the deadline).
   next_step on_call_end(verdict v, time_point now) noexcept;
+
+  /// After call_again, time has passed (a hook ran) and it is `now`: call_again with what is
+  /// left of the delay (due - now, at least 0), or stop(deadline_exceeded) if `now` is already
+  /// past the deadline: time the loop spends between calls never extends the deadline.
+  next_step resume(time_point now) noexcept;
+
+  /// The next call is about to start at `now` (read after the sleep). Past the deadline:
+  /// deadline_exceeded under at_deadline=give_up; under final_call the call goes ahead as the
+  /// final one (late only by the sleeper's wake-up latency). Otherwise nullopt: call.
+  std::optional<stop_reason> before_call(time_point now) noexcept;
 
   std::uint32_t calls() const noexcept { return calls_; }
   time_point start() const noexcept { return start_; }
   std::optional<time_point> deadline() const noexcept { return deadline_; }
 
  private:
+  bool past_deadline(time_point now) const noexcept { return deadline_ && now > *deadline_; }
+
   backoff_schedule schedule_;
   time_point start_;
   std::optional<time_point> deadline_;
+  time_point due_{};  // when the next call is due (after call_again)
   std::optional<std::uint32_t> attempts_;
   at_deadline on_deadline_;
   std::uint32_t calls_ = 0;
   bool final_call_scheduled_ = false;  // the last delay was clipped to the deadline
 };
 
-/// The default on_retry hook: does nothing.
+/// The default on_retry hook: does nothing (and costs no clock read).
 struct no_retry_hook {
   void operator()(std::uint32_t, const std::error_code&, std::chrono::nanoseconds) const noexcept {}
 };
 
-/// How retry() reads time, waits, reports and stops. Aggregate with defaults:
-///   retry_options{}                                         real time, no hook
-///   retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()}   virtual time
-///   retry_options{.on_retry = [](std::uint32_t call, const std::error_code& ec,
-///                                std::chrono::nanoseconds next) { log(call, ec, next); },
-///                 .stop = source.get_token()}
+/// How retry() reads time, waits, reports and stops. The fields, in declaration order (the
+/// order designated initializers must follow): clock, sleeper, on_retry, stop, deadline, guard.
+///
+/// Build it with the builders, which compile on every compiler (g++ 12, clang 14, MSVC,
+/// MinGW) because they need no class template argument deduction:
+///   ipsec_retry::options()                                    real time, no hook
+///   ipsec_retry::options().with_time(vt)                      virtual time: vt's clock+sleeper
+///   ipsec_retry::options().with_on_retry(log).with_stop(source.get_token())
+///   ipsec_retry::options().with_guard(site.guard()).with_deadline(t)
+/// or, where the compiler deduces aggregate templates (g++ >= 11, clang >= 17, MSVC 19.28),
+///   ipsec_retry::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()}
 /// on_retry(call, code, next_delay) runs after call `call` failed transiently, before the
 /// sleep of `next_delay`. `guard` (guards.hpp: a retry_budget, a circuit_breaker, both) is asked
-/// before every call and told every verdict; the default no_guard costs nothing.
+/// before every call and told every verdict; the default no_guard costs nothing. A virtual clock
+/// with the real sleeper, or the reverse, does not compile (clock.hpp).
 template <clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
           class OnRetry = no_retry_hook, class Guard = no_guard>
 struct retry_options {
+  static_assert(same_time_domain<Clock, Sleeper>,
+                "ipsec_retry::retry_options: the clock and the sleeper are of different time "
+                "domains (a virtual clock with the real sleeper spins through real time while "
+                "the clock stands still, and the reverse never sleeps); pass both from one "
+                "source: options().with_time(vt)");
+
   Clock clock{};
   Sleeper sleeper{};
   OnRetry on_retry{};
   std::stop_token stop{};
   std::optional<time_point> deadline{};  ///< absolute; the earlier of it and start + timeout wins
   Guard guard{};
+
+  /// The same options reading `time.clock()` and sleeping with `time.sleeper()` (virtual_time,
+  /// or any type with both): clock and sleeper always come as a matched pair.
+  template <class Time>
+  requires requires(Time& t) {
+    { t.clock() } -> clock_source;
+    { t.sleeper() } -> ipsec_retry::sleeper;
+  }
+  auto with_time(Time& time) const {
+    return retry_options<decltype(time.clock()), decltype(time.sleeper()), OnRetry, Guard>{
+        time.clock(), time.sleeper(), on_retry, stop, deadline, guard};
+  }
+  /// A clock and a sleeper of your own (they must be of the same time domain).
+  template <clock_source C, ipsec_retry::sleeper S>
+  retry_options<C, S, OnRetry, Guard> with_clock_and_sleeper(C c, S s) const {
+    return {std::move(c), std::move(s), on_retry, stop, deadline, guard};
+  }
+  template <class Hook>
+  retry_options<Clock, Sleeper, Hook, Guard> with_on_retry(Hook hook) const {
+    return {clock, sleeper, std::move(hook), stop, deadline, guard};
+  }
+  template <class G>
+  retry_options<Clock, Sleeper, OnRetry, G> with_guard(G g) const {
+    return {clock, sleeper, on_retry, stop, deadline, std::move(g)};
+  }
+  retry_options with_stop(std::stop_token token) const {
+    retry_options copy = *this;
+    copy.stop = std::move(token);
+    return copy;
+  }
+  retry_options with_deadline(time_point at) const {
+    retry_options copy = *this;
+    copy.deadline = at;
+    return copy;
+  }
 };
+
+/// Real time, no hook, no stop token, no guard: the start of every builder chain.
+inline retry_options<> options() noexcept {
+  return {};
+}
 
 namespace detail {
-
-template <class>
-inline constexpr bool unsupported_op_result = false;
-
-template <class R>
-concept win32_dword = std::unsigned_integral<R> && sizeof(R) == 4 && !std::same_as<R, bool>;
-// HRESULT is LONG, which is `long` (32-bit) on Windows; elsewhere `long` is not an HRESULT.
-template <class R>
-concept windows_hresult = std::same_as<R, long> && sizeof(long) == 4;
-
-template <class R>
-struct is_std_result : std::false_type {};
-template <class T, class P>
-struct is_std_result<outcome::basic_result<T, std::error_code, P>> : std::true_type {};
-
-/// How retry() reads an op's return value: its verdict, its error_code and its success value.
-template <class R>
-struct op_result {
-  static_assert(unsupported_op_result<R>,
-                "the op must return a Win32 code (DWORD / std::uint32_t / win32_error), an "
-                "HRESULT (ipsec_retry::hresult, or HRESULT on Windows), a std::error_code or an "
-                "ipsec_retry::result<T>");
-};
-
-template <class R>
-requires win32_dword<R> || std::same_as<R, win32_error>
-struct op_result<R> {
-  using value_type = win32_error;
-  // A DWORD may carry an HRESULT (0x8007xxxx): normalize it like one.
-  static std::uint32_t normalized(R r) noexcept {
-    return normalize(hresult{static_cast<std::uint32_t>(r)});
-  }
-  static verdict classify(const classifier& c, R r) noexcept { return c(normalized(r)); }
-  static std::error_code error(R r) noexcept { return make_error_code(win32_error{normalized(r)}); }
-  static std::optional<std::uint32_t> windows(R r) noexcept { return normalized(r); }
-  static value_type value(R r) noexcept { return win32_error{static_cast<std::uint32_t>(r)}; }
-};
-
-template <class R>
-requires windows_hresult<R> || std::same_as<R, hresult>
-struct op_result<R> {
-  using value_type = hresult;
-  static hresult as_hresult(R r) noexcept { return hresult{static_cast<std::uint32_t>(r)}; }
-  static verdict classify(const classifier& c, R r) noexcept {
-    // Any success HRESULT (S_OK, S_FALSE, ...) is a success unless the site says otherwise.
-    const hresult h = as_hresult(r);
-    return succeeded(h) && !c.retry_on_codes().contains(to_underlying(h)) &&
-                   !c.never_retry_codes().contains(to_underlying(h))
-               ? verdict::success
-               : c(normalize(h));
-  }
-  static std::error_code error(R r) noexcept { return make_error_code(as_hresult(r)); }
-  static std::optional<std::uint32_t> windows(R r) noexcept { return normalize(as_hresult(r)); }
-  static value_type value(R r) noexcept { return as_hresult(r); }
-};
-
-template <>
-struct op_result<std::error_code> {
-  using value_type = std::error_code;
-  static verdict classify(const classifier& c, const std::error_code& r) noexcept { return c(r); }
-  static std::error_code error(const std::error_code& r) noexcept { return r; }
-  static std::optional<std::uint32_t> windows(const std::error_code& r) noexcept {
-    return r ? windows_code(r) : std::optional<std::uint32_t>(0u);
-  }
-  static value_type value(std::error_code r) noexcept { return r; }
-};
-
-template <class R>
-requires is_std_result<R>::value struct op_result<R> {
-  using value_type = typename R::value_type;
-  static verdict classify(const classifier& c, const R& r) noexcept {
-    if (r.has_value()) return verdict::success;
-    const verdict v = c(r.error());
-    // A result without a value cannot become a success with one: never invent a value.
-    if (v == verdict::success && !std::is_void_v<value_type>) return verdict::permanent;
-    return v;
-  }
-  static std::error_code error(const R& r) noexcept {
-    return r.has_value() ? std::error_code{} : r.error();
-  }
-  static std::optional<std::uint32_t> windows(const R& r) noexcept {
-    return r.has_value() ? std::optional<std::uint32_t>(0u) : windows_code(r.error());
-  }
-  static retry_result<value_type> value(R&& r) {
-    if constexpr (std::is_void_v<value_type>) {
-      return outcome::success();
-    } else {
-      return std::move(r).assume_value();
-    }
-  }
-};
-
-template <class Op>
-using op_return_t = std::remove_cvref_t<std::invoke_result_t<Op&>>;
-
-template <class Op>
-using retry_value_t = typename op_result<op_return_t<Op>>::value_type;
 
 // The loop after a first call that did not succeed. Kept apart from retry() so the fast path
 // stays small enough to inline.
@@ -279,13 +207,14 @@ retry_result<retry_value_t<Op>> retry_after_failure(
   using traits = op_result<op_return_t<Op>>;
   Sleeper sleeper = options.sleeper;
   retry_state state(policy, start, options.deadline);
+  const auto stopped = [&](stop_reason reason, time_point at) {
+    return retry_error{traits::error(r), reason, state.calls(), at - start};
+  };
   for (;;) {
     const time_point end = clock.now();
-    const next_step step = state.on_call_end(v, end);
+    next_step step = state.on_call_end(v, end);
     if (step.what == next_step::action::succeed) return traits::value(std::move(r));
-    if (step.what == next_step::action::stop) {
-      return retry_error{traits::error(r), step.reason, state.calls(), end - start};
-    }
+    if (step.what == next_step::action::stop) return stopped(step.reason, end);
     if constexpr (Guard::active) {
       // Refused before sleeping: no point waiting for a call that will not be made.
       if (auto refused = options.guard.admit(state.calls() + 1)) {
@@ -293,11 +222,17 @@ retry_result<retry_value_t<Op>> retry_after_failure(
                            state.calls(), end - start};
       }
     }
-    options.on_retry(state.calls(), traits::error(r), step.delay);
-    if (!sleeper.sleep_for(step.delay, options.stop)) {
-      return retry_error{traits::error(r), stop_reason::cancelled, state.calls(),
-                         clock.now() - start};
+    if constexpr (!std::is_same_v<OnRetry, no_retry_hook>) {
+      options.on_retry(state.calls(), traits::error(r), step.delay);
+      const time_point after_hook = clock.now();  // the hook's time counts against the deadline
+      step = state.resume(after_hook);
+      if (step.what == next_step::action::stop) return stopped(step.reason, after_hook);
     }
+    if (!sleeper.sleep_for(step.delay, options.stop)) {
+      return stopped(stop_reason::cancelled, clock.now());
+    }
+    const time_point call_start = clock.now();  // read again: no call after the deadline
+    if (const auto late = state.before_call(call_start)) return stopped(*late, call_start);
     r = std::invoke(op);
     v = traits::classify(policy.classify(), r);
     if constexpr (Guard::active) options.guard.record(v, traits::windows(r));
@@ -308,7 +243,8 @@ retry_result<retry_value_t<Op>> retry_after_failure(
 
 /// Calls `op` until it succeeds or `policy` says stop, reading time from options.clock and
 /// waiting with options.sleeper. Returns the op's value (for code-returning ops: the success
-/// or warning code itself, e.g. WARNING_IPSEC_QM_POLICY_PRUNED), or a retry_error.
+/// or warning code itself, e.g. WARNING_IPSEC_QM_POLICY_PRUNED), or a retry_error. What the op
+/// may return, and how each type is read: docs/policies.md ("What the op may return").
 template <class Op, class Clock, class Sleeper, class OnRetry, class Guard>
 retry_result<detail::retry_value_t<Op>> retry(
     const retry_policy& policy, Op&& op,

@@ -1,0 +1,65 @@
+// What the API refuses to compile ({fmt}'s compile-error-test idea). Each case is built with
+// -DIPSEC_RETRY_CASE=<name>; tests/compile_fail/CMakeLists.txt expects every refused case to
+// fail with its static_assert's text, and every `ok_` case (the same call done right) to
+// compile, so a broken harness cannot pass.
+#include <ipsec_retry/retry.hpp>
+
+#include <cstdint>
+
+namespace ir = ipsec_retry;
+
+#define IPSEC_RETRY_IS(name) (IPSEC_RETRY_CASE == IPSEC_RETRY_CASE_##name)
+#define IPSEC_RETRY_CASE_op_returns_int 1
+#define IPSEC_RETRY_CASE_op_returns_bool 2
+#define IPSEC_RETRY_CASE_op_returns_pointer 3
+#define IPSEC_RETRY_CASE_op_returns_double 4
+#define IPSEC_RETRY_CASE_op_returns_void 5
+#define IPSEC_RETRY_CASE_op_returns_long_long 6
+#define IPSEC_RETRY_CASE_virtual_clock_real_sleeper 7
+#define IPSEC_RETRY_CASE_real_clock_virtual_sleeper 8
+#define IPSEC_RETRY_CASE_ok_op_returns_dword 101
+#define IPSEC_RETRY_CASE_ok_virtual_time 102
+
+int main() {
+  const ir::retry_policy policy;
+  ir::virtual_time vt;
+  auto options = ir::options().with_time(vt);
+#if IPSEC_RETRY_IS(op_returns_int)
+  (void)ir::retry(
+      policy, [] { return 0; }, options);
+#elif IPSEC_RETRY_IS(op_returns_bool)
+  (void)ir::retry(
+      policy, [] { return true; }, options);
+#elif IPSEC_RETRY_IS(op_returns_pointer)
+  static int object = 0;
+  (void)ir::retry(
+      policy, [] { return &object; }, options);
+#elif IPSEC_RETRY_IS(op_returns_double)
+  (void)ir::retry(
+      policy, [] { return 0.0; }, options);
+#elif IPSEC_RETRY_IS(op_returns_void)
+  (void)ir::retry(
+      policy, [] {}, options);
+#elif IPSEC_RETRY_IS(op_returns_long_long)
+  (void)ir::retry(
+      policy, [] { return 0LL; }, options);
+#elif IPSEC_RETRY_IS(virtual_clock_real_sleeper)
+  (void)ir::retry(
+      policy, [] { return 0u; },
+      ir::retry_options<ir::virtual_clock, ir::real_sleeper>{vt.clock(), {}});
+#elif IPSEC_RETRY_IS(real_clock_virtual_sleeper)
+  (void)ir::retry(
+      policy, [] { return 0u; },
+      ir::retry_options<ir::steady_clock_source, ir::virtual_sleeper>{{}, vt.sleeper()});
+#elif IPSEC_RETRY_IS(ok_op_returns_dword)
+  (void)ir::retry(
+      policy, [] { return std::uint32_t{0}; }, options);
+#elif IPSEC_RETRY_IS(ok_virtual_time)
+  (void)ir::retry(
+      policy, [] { return 0u; },
+      ir::retry_options<ir::virtual_clock, ir::virtual_sleeper>{vt.clock(), vt.sleeper()});
+#else
+#error "unknown IPSEC_RETRY_CASE"
+#endif
+  return 0;
+}
