@@ -286,9 +286,10 @@ retry_result<retry_value_t<Op>> retry_after_failure(
     if (step.what == next_step::action::stop) {
       return retry_error{traits::error(r), step.reason, state.calls(), end - start};
     }
+    held_admission<Guard> pass(options.guard);  // released unless the call is recorded
     if constexpr (Guard::active) {
       // Refused before sleeping: no point waiting for a call that will not be made.
-      if (auto refused = options.guard.admit(state.calls() + 1)) {
+      if (auto refused = pass.admit(state.calls() + 1)) {
         return retry_error{refused->code ? refused->code : traits::error(r), refused->reason,
                            state.calls(), end - start};
       }
@@ -300,7 +301,7 @@ retry_result<retry_value_t<Op>> retry_after_failure(
     }
     r = std::invoke(op);
     v = traits::classify(policy.classify(), r);
-    if constexpr (Guard::active) options.guard.record(v, traits::windows(r));
+    if constexpr (Guard::active) pass.record(v, traits::windows(r));
   }
 }
 
@@ -320,14 +321,15 @@ retry_result<detail::retry_value_t<Op>> retry(
     return retry_error{make_error_code(win32_error::cancelled), stop_reason::cancelled, 0,
                        std::chrono::nanoseconds::zero()};
   }
+  held_admission<Guard> pass(options.guard);  // released unless the call is recorded
   if constexpr (Guard::active) {
-    if (auto refused = options.guard.admit(1)) {
+    if (auto refused = pass.admit(1)) {
       return retry_error{refused->code, refused->reason, 0, std::chrono::nanoseconds::zero()};
     }
   }
   detail::op_return_t<Op> r = std::invoke(op);
   const verdict v = traits::classify(policy.classify(), r);
-  if constexpr (Guard::active) options.guard.record(v, traits::windows(r));
+  if constexpr (Guard::active) pass.record(v, traits::windows(r));
   if (v == verdict::success) [[likely]]
     return traits::value(std::move(r));
   return detail::retry_after_failure(policy, op, options, clock, start, std::move(r), v);
