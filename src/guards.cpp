@@ -1,5 +1,5 @@
 #include <ipsec_retry/guards.hpp>
-#include <ipsec_retry/retry.hpp>
+#include <ipsec_retry/retry_error.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -154,65 +154,78 @@ void retry_budget::reconfigure(const settings& s) noexcept {
   } while (!word_.compare_exchange_weak(w, next, std::memory_order_relaxed));
 }
 
-std::optional<refusal> budget_guard::admit(std::uint32_t call) const noexcept {
+admission<no_ticket> budget_guard::admit(std::uint32_t call) const noexcept {
   // No budget attached refuses nothing; a first call is never refused.
-  if (budget == nullptr || call <= 1 || budget->allow_retry()) return std::nullopt;
-  return refusal{stop_reason::budget_exhausted, {}};
+  if (budget == nullptr || call <= 1 || budget->allow_retry()) return {};
+  return {refusal{stop_reason::budget_exhausted, {}}};
 }
 
-void budget_guard::record(verdict v, std::optional<std::uint32_t>) const noexcept {
+void budget_guard::record(const no_ticket&, verdict v,
+                          std::optional<std::uint32_t> code) const noexcept {
   if (budget == nullptr) return;
   if (v == verdict::success) {
     budget->on_success();
-  } else if (v == verdict::transient) {
+  } else if (code && signals_overload(*code)) {
     budget->on_failure();
   }
 }
 
-std::optional<refusal> circuit_breaker::admit() {
+void circuit_breaker::enter(state s) noexcept {
+  state_ = s;
+  ++epoch_;
+  probe_in_flight_ = false;
+  if (s == state::open) open_until_ = now_() + settings_.cool_down;
+  if (s == state::closed) consecutive_ = 0;
+}
+
+admission<circuit_breaker::ticket> circuit_breaker::admit() {
   std::lock_guard<std::mutex> lock(mutex_);
   switch (state_) {
     case state::closed:
-      return std::nullopt;
-    case state::open:
-      if (now_() < open_until_) break;
-      state_ = state::half_open;  // cool-down over: this caller is the probe
+      return {std::nullopt, ticket{epoch_, false}};
+    case state::open: {
+      const time_point now = now_();
+      if (now < open_until_) break;
+      enter(state::half_open);  // cool-down over: this caller is the probe
       probe_in_flight_ = true;
-      return std::nullopt;
-    case state::half_open:
-      if (!probe_in_flight_) {
-        probe_in_flight_ = true;
-        return std::nullopt;
-      }
-      break;
+      probe_since_ = now;
+      return {std::nullopt, ticket{epoch_, true}};
+    }
+    case state::half_open: {
+      const time_point now = now_();
+      if (probe_in_flight_ && now - probe_since_ < settings_.cool_down) break;
+      // No probe out, or one out for a whole cool-down (written off: its result, should it
+      // come, belongs to an older epoch). This caller is the probe.
+      if (probe_in_flight_) enter(state::half_open);
+      probe_in_flight_ = true;
+      probe_since_ = now;
+      return {std::nullopt, ticket{epoch_, true}};
+    }
   }
-  return refusal{stop_reason::circuit_open, make_error_code(win32_error{last_code_})};
+  return {refusal{stop_reason::circuit_open, make_error_code(win32_error{last_code_})}};
 }
 
-void circuit_breaker::record(verdict v, std::optional<std::uint32_t> code) {
+void circuit_breaker::record(const ticket& t, verdict, std::optional<std::uint32_t> code) noexcept {
   const bool transport = code && is_transport_failure(*code);
   std::lock_guard<std::mutex> lock(mutex_);
+  if (t.epoch != epoch_) return;  // admitted before the last change of state: a late result
   if (transport) last_code_ = *code;
   if (state_ == state::half_open) {
-    probe_in_flight_ = false;
-    if (transport) {
-      state_ = state::open;
-      open_until_ = now_() + settings_.cool_down;
-    } else {
-      state_ = state::closed;
-      consecutive_ = 0;
-    }
+    if (t.probe) enter(transport ? state::open : state::closed);
     return;
   }
-  (void)v;
+  if (state_ != state::closed) return;
   if (!transport) {
     consecutive_ = 0;
-    return;
+  } else if (++consecutive_ >= settings_.failure_threshold) {
+    enter(state::open);
   }
-  if (++consecutive_ >= settings_.failure_threshold && state_ == state::closed) {
-    state_ = state::open;
-    open_until_ = now_() + settings_.cool_down;
-  }
+}
+
+void circuit_breaker::release(const ticket& t) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Only the current probe holds anything: its slot goes to the next caller.
+  if (t.probe && t.epoch == epoch_ && state_ == state::half_open) probe_in_flight_ = false;
 }
 
 circuit_breaker::state circuit_breaker::current() const {

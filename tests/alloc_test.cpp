@@ -169,7 +169,7 @@ TEST(Allocations, NoneInASiteLookupAndABudgetGuardedRetry) {
               const auto options = ir::retry_options{
                   .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = site.value().guard()};
               const auto refused = ir::retry(
-                  site.value().policy, [] { return 13023u; }, options);
+                  site.value().policy, [] { return 1723u; }, options);  // charged
               exhausted = !refused && refused.error().reason == ir::stop_reason::budget_exhausted;
               succeeded = static_cast<bool>(ir::retry(
                   site.value().policy, [] { return 0u; }, options));

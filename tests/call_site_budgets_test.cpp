@@ -28,7 +28,7 @@ using budget_settings = ir::retry_budget::settings;
 
 namespace {
 
-constexpr std::uint32_t qm_pending = 13023;
+constexpr std::uint32_t server_too_busy = 1723;
 
 ir::retry_policy policy(std::string_view text) {
   auto p = ir::retry_policy::parse(text);
@@ -54,11 +54,11 @@ ir::retry_budget* budget(const ipsec::call_site_registry& sites, std::string_vie
   return b ? b.value() : nullptr;
 }
 
-// Retries an operation that always reports a pending deletion, in virtual time, through the
-// site's policy and guard.
-auto retry_pending(const ipsec::call_site& s, ir::virtual_time& vt) {
+// Retries an operation against an overloaded agent (RPC_S_SERVER_TOO_BUSY on every call: a
+// code the budget charges), in virtual time, through the site's policy and guard.
+auto retry_busy(const ipsec::call_site& s, ir::virtual_time& vt) {
   return ir::retry(
-      s.policy, [] { return qm_pending; },
+      s.policy, [] { return server_too_busy; },
       ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper(), .guard = s.guard()});
 }
 
@@ -82,13 +82,13 @@ TEST(CallSiteBudgets, ABudgetDefinedInCodeIsSharedByTheSitesAttachedToIt) {
 
   // qm.delete spends the shared budget: retries only while tokens > 2, so 2 calls (4 -> 2).
   ir::virtual_time vt;
-  const auto spent = retry_pending(site(sites, "qm.delete"), vt);
+  const auto spent = retry_busy(site(sites, "qm.delete"), vt);
   ASSERT_FALSE(spent);
   EXPECT_EQ(spent.error().reason, ir::stop_reason::budget_exhausted);
   EXPECT_EQ(spent.error().calls, 2u);
   EXPECT_DOUBLE_EQ(agent->tokens(), 2.0);
   // qm.add shares it: its first call goes ahead, its retry is refused.
-  const auto refused = retry_pending(site(sites, "qm.add"), vt);
+  const auto refused = retry_busy(site(sites, "qm.add"), vt);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().reason, ir::stop_reason::budget_exhausted);
   EXPECT_EQ(refused.error().calls, 1u);
@@ -96,7 +96,7 @@ TEST(CallSiteBudgets, ABudgetDefinedInCodeIsSharedByTheSitesAttachedToIt) {
   // qm.set has no budget: its guard refuses nothing, so its own policy stops it.
   auto unguarded = site(sites, "qm.set");
   unguarded.policy = over(unguarded.policy, "attempts=6");
-  const auto own_limit = retry_pending(unguarded, vt);
+  const auto own_limit = retry_busy(unguarded, vt);
   ASSERT_FALSE(own_limit);
   EXPECT_EQ(own_limit.error().reason, ir::stop_reason::attempts_exhausted);
   EXPECT_EQ(own_limit.error().calls, 6u);
@@ -422,7 +422,9 @@ TEST(CallSiteBudgets, TheEnvironmentAttachesSitesAndTunesBudgets) {
 }
 
 // The whole story through a typed wrapper: the operator shares one budget between deleting and
-// re-adding a QM policy; a 10 s pending deletion exhausts it, so the re-add is not retried.
+// re-adding a QM policy; an agent that is down (RPC_S_SERVER_UNAVAILABLE on every call)
+// exhausts it, so the re-add is not retried. (A pending deletion costs no token: a 10 s one,
+// as this test used before issue 11, no longer exhausts the budget; see guards_test.)
 TEST(CallSiteBudgets, AConfiguredBudgetStopsAStormThroughTheTypedWrappers) {
   ipsec::call_site_registry sites;
   ASSERT_TRUE(
@@ -431,7 +433,9 @@ TEST(CallSiteBudgets, AConfiguredBudgetStopsAStormThroughTheTypedWrappers) {
                         "qm.add:    initial=10ms, jitter=none, budget=agent\n"));
   ir::virtual_time vt;
   ipsec::simulated_agent agent(vt.clock());
-  agent.begin_deletion(policy_kind::quick_mode, L"corp-qm", vt.clock().now() + 10s);
+  for (std::uint64_t call = 1; call <= 100; ++call) {
+    agent.inject(call, ir::win32_error::rpc_s_server_unavailable);
+  }
 
   const auto remove = site(sites, "qm.delete");
   const auto deleted = ipsec::delete_qm_policy(
@@ -440,7 +444,7 @@ TEST(CallSiteBudgets, AConfiguredBudgetStopsAStormThroughTheTypedWrappers) {
   ASSERT_FALSE(deleted);
   EXPECT_EQ(deleted.error().reason, ir::stop_reason::budget_exhausted);
   EXPECT_EQ(deleted.error().calls, 5u) << "10 tokens: retries while tokens > 5";
-  EXPECT_EQ(deleted.error().code, ir::win32_error::ipsec_qm_policy_pending_deletion);
+  EXPECT_EQ(deleted.error().code, ir::win32_error::rpc_s_server_unavailable);
 
   const auto add = site(sites, "qm.add");
   const auto added = ipsec::add_qm_policy(
@@ -482,7 +486,7 @@ TEST(CallSiteBudgetsThreads, RetriesShareABudgetWhileTheConfigurationReloads) {
         const int failures = (t + i) % 3;
         int call = 0;
         const auto r = ir::retry(
-            s.policy, [&] { return call++ < failures ? qm_pending : 0u; },
+            s.policy, [&] { return call++ < failures ? server_too_busy : 0u; },
             ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper(), .guard = s.guard()});
         if (r) {
           ++succeeded;

@@ -21,3 +21,11 @@ inline cli_output run_cli(std::initializer_list<const char*> args) {
   const int rc = ipsec_retry::cli::run(static_cast<int>(argv.size()), argv.data(), out, err);
   return {rc, out.str(), err.str()};
 }
+
+inline cli_output run_cli(const std::vector<std::string>& args) {
+  std::vector<const char*> argv{"ipsec-retry"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  const int rc = ipsec_retry::cli::run(static_cast<int>(argv.size()), argv.data(), out, err);
+  return {rc, out.str(), err.str()};
+}

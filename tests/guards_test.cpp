@@ -1,8 +1,13 @@
+// The retry budget and its charging rule (guards.hpp). The circuit breaker and the guard
+// contract are tested in guards_breaker_test.cpp.
 #include <ipsec_retry/guards.hpp>
+#include <ipsec_retry/ipsec/operations.hpp>
+#include <ipsec_retry/ipsec/simulated_agent.hpp>
 #include <ipsec_retry/retry.hpp>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
 #include <thread>
@@ -124,8 +129,8 @@ TEST(RetryBudget, RangeErrorsPointAtTheKeyTheTextGave) {
       << "the same blanks as policy strings";
 }
 
-// Issue 7: a budget of max_tokens=10, token_ratio=0.1 against a 10 s deletion stops the storm
-// within the first few calls.
+// Issue 7: a budget of max_tokens=10, token_ratio=0.1 against an overloaded agent stops the
+// storm within the first few calls.
 TEST(RetryBudget, StopsARetryStormWithinTheFirstFewCalls) {
   ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
   ir::virtual_time vt;
@@ -134,22 +139,91 @@ TEST(RetryBudget, StopsARetryStormWithinTheFirstFewCalls) {
       policy("timeout=30s, initial=10ms, jitter=none"),
       [&] {
         ++calls;
-        return vt.elapsed() < 10s ? 13023u : 0u;
+        return vt.elapsed() < 10s ? 1723u : 0u;  // RPC_S_SERVER_TOO_BUSY for 10 s
       },
       ir::retry_options{
           .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::budget_guard{&budget}});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().reason, ir::stop_reason::budget_exhausted);
   EXPECT_EQ(r.error().calls, 5u) << "10 tokens, retry only while tokens > 5";
-  EXPECT_EQ(r.error().code, ir::win32_error::ipsec_qm_policy_pending_deletion);
+  EXPECT_EQ(r.error().code, ir::win32_error::rpc_s_server_too_busy);
   // The first call of the next caller is never refused, its retries are.
   const auto next = ir::retry(
-      policy("timeout=1s"), [] { return 13023u; },
+      policy("timeout=1s"), [] { return 1722u; },
       ir::retry_options{
           .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::budget_guard{&budget}});
   ASSERT_FALSE(next);
   EXPECT_EQ(next.error().calls, 1u);
   EXPECT_EQ(next.error().reason, ir::stop_reason::budget_exhausted);
+}
+
+// The charging rule is a trait of the code: exactly the overload codes cost a token.
+TEST(RetryBudget, ChargesOnlyFailuresWhoseCodeSignalsOverload) {
+  for (const std::uint32_t code :
+       {1722u, 1723u, 1726u, 1727u, 1753u, 1820u, 170u, 1460u, 0x80320012u}) {
+    EXPECT_TRUE(ir::signals_overload(code)) << code;
+    ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+    ir::budget_guard{&budget}.record({}, ir::verdict::transient, code);
+    EXPECT_EQ(budget.tokens(), 9.0) << code;
+  }
+  for (const std::uint32_t code : {13018u, 13019u, 13020u, 13021u, 13022u, 13023u, 1237u, 1818u,
+                                   13001u, 13002u, 13007u, 5u, 87u}) {
+    EXPECT_FALSE(ir::signals_overload(code)) << code;
+    ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+    ir::budget_guard{&budget}.record({}, ir::verdict::transient, code);
+    ir::budget_guard{&budget}.record({}, ir::verdict::permanent, code);
+    EXPECT_EQ(budget.tokens(), 10.0) << code;
+  }
+  ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+  ir::budget_guard{&budget}.record({}, ir::verdict::transient, std::nullopt);
+  EXPECT_EQ(budget.tokens(), 10.0) << "a code that is not a Windows code is not charged";
+  ir::budget_guard{&budget}.record({}, ir::verdict::permanent, 1722u);
+  EXPECT_EQ(budget.tokens(), 9.0) << "a site that never retries 1722 still reports the load";
+  ir::budget_guard{&budget}.record({}, ir::verdict::success, 13023u);  // success_on=13023
+  EXPECT_DOUBLE_EQ(budget.tokens(), 9.1) << "a success refills, whatever its code";
+}
+
+// Issue 11, item 4: the README's sample budget used to stop one caller waiting out a 730 ms
+// pending deletion with budget_exhausted after 5 calls at 150 ms.
+TEST(RetryBudget, Budget_OneCallerWaitsOutA730msPendingDeletion) {
+  ir::virtual_time vt;
+  ir::ipsec::simulated_agent agent(vt.clock());
+  agent.begin_deletion(ir::ipsec::policy_kind::quick_mode, L"corp-qm", vt.clock().now() + 730ms);
+  ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});  // README.md's sample
+  const auto r = ir::ipsec::delete_qm_policy(
+      agent, L"corp-qm", ir::ipsec::builtin_policy(ir::ipsec::policy_operation::remove),
+      ir::retry_options{
+          .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::budget_guard{&budget}});
+  ASSERT_TRUE(r) << r.error().code.message() << " " << ir::to_string(r.error().reason);
+  EXPECT_EQ(r.value().how, ir::ipsec::completion::gone_after_pending);
+  EXPECT_GT(vt.elapsed(), 730ms);
+  EXPECT_EQ(budget.tokens(), 10.0) << "pending deletions cost nothing; the success refills";
+}
+
+// ...while 20 callers sharing that budget against a dead agent still stop at once: the first
+// caller drains it to 5 tokens in 5 calls, each later caller makes its first call only.
+TEST(RetryBudget, Budget_TwentyCallersAgainstADeadAgentStopWithinTheFirstFewCalls) {
+  ir::virtual_time vt;
+  ir::ipsec::simulated_agent agent(vt.clock());
+  for (std::uint64_t call = 1; call <= 1000; ++call) {
+    agent.inject(call, ir::win32_error::rpc_s_server_unavailable);
+  }
+  ir::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
+  std::uint32_t most = 0;
+  for (int caller = 0; caller < 20; ++caller) {
+    const auto r = ir::ipsec::delete_qm_policy(
+        agent, L"corp-qm", ir::ipsec::builtin_policy(ir::ipsec::policy_operation::remove),
+        ir::retry_options{
+            .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::budget_guard{&budget}});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().reason, ir::stop_reason::budget_exhausted) << caller;
+    EXPECT_EQ(r.error().code, ir::win32_error::rpc_s_server_unavailable);
+    EXPECT_EQ(r.error().calls, caller == 0 ? 5u : 1u) << caller;
+    most = std::max(most, r.error().calls);
+  }
+  EXPECT_EQ(agent.calls(), 24u) << "20 first calls + 4 retries";
+  EXPECT_LE(most, 5u);
+  EXPECT_LT(vt.elapsed(), 1s);
 }
 
 TEST(RetryBudget, SuccessesRefillIt) {
@@ -180,74 +254,6 @@ TEST(RetryBudget, IsLockFreeAcrossThreads) {
   }
   threads.clear();
   EXPECT_EQ(budget.tokens(), 1000.0);
-}
-
-TEST(CircuitBreaker, OpensAfterConsecutiveTransportFailuresAndFailsFast) {
-  ir::virtual_time vt;
-  ir::circuit_breaker breaker({.failure_threshold = 3, .cool_down = 1s}, vt.clock());
-  int calls = 0;
-  const auto r = ir::retry(
-      policy("attempts=10, initial=10ms, jitter=none"),
-      [&] {
-        ++calls;
-        return 1722u;  // RPC_S_SERVER_UNAVAILABLE
-      },
-      ir::retry_options{
-          .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::breaker_guard{&breaker}});
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().reason, ir::stop_reason::circuit_open);
-  EXPECT_EQ(r.error().calls, 3u);
-  EXPECT_EQ(r.error().code, ir::win32_error::rpc_s_server_unavailable);
-  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::open);
-
-  // Another caller fails fast without calling, keeping the last code.
-  const auto fast = ir::retry(
-      policy("attempts=10"), [&] { return ++calls, 0u; },
-      ir::retry_options{
-          .clock = vt.clock(), .sleeper = vt.sleeper(), .guard = ir::breaker_guard{&breaker}});
-  ASSERT_FALSE(fast);
-  EXPECT_EQ(fast.error().reason, ir::stop_reason::circuit_open);
-  EXPECT_EQ(fast.error().calls, 0u);
-  EXPECT_EQ(fast.error().code, ir::win32_error::rpc_s_server_unavailable);
-  EXPECT_EQ(calls, 3);
-}
-
-TEST(CircuitBreaker, HalfOpenProbeClosesOrReopensIt) {
-  ir::virtual_time vt;
-  ir::circuit_breaker breaker({.failure_threshold = 1, .cool_down = 1s}, vt.clock());
-  breaker.record(ir::verdict::transient, 1727u);
-  ASSERT_EQ(breaker.current(), ir::circuit_breaker::state::open);
-  EXPECT_TRUE(breaker.admit());  // refused during the cool-down
-  vt.advance(1s);
-  EXPECT_FALSE(breaker.admit()) << "the first caller after the cool-down is the probe";
-  EXPECT_TRUE(breaker.admit()) << "only one probe at a time";
-  breaker.record(ir::verdict::transient, 1722u);  // the probe failed: open again
-  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::open);
-  vt.advance(1s);
-  EXPECT_FALSE(breaker.admit());
-  breaker.record(ir::verdict::success, 0u);  // the probe succeeded: closed
-  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::closed);
-  EXPECT_FALSE(breaker.admit());
-}
-
-TEST(CircuitBreaker, NonTransportResultsResetTheCount) {
-  ir::virtual_time vt;
-  ir::circuit_breaker breaker({.failure_threshold = 2, .cool_down = 1s}, vt.clock());
-  breaker.record(ir::verdict::transient, 1722u);
-  breaker.record(ir::verdict::transient, 13023u);  // the agent answered: reachable
-  breaker.record(ir::verdict::transient, 1722u);
-  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::closed);
-  breaker.record(ir::verdict::transient, 1820u);
-  EXPECT_EQ(breaker.current(), ir::circuit_breaker::state::open);
-}
-
-TEST(CircuitBreakers, OnePerServer) {
-  ir::virtual_time vt;
-  ir::circuit_breakers breakers({.failure_threshold = 1, .cool_down = 1s}, vt.clock());
-  breakers.for_server(L"dc01").record(ir::verdict::transient, 1722u);
-  EXPECT_EQ(breakers.for_server(L"dc01").current(), ir::circuit_breaker::state::open);
-  EXPECT_EQ(breakers.for_server(L"dc02").current(), ir::circuit_breaker::state::closed);
-  EXPECT_EQ(&breakers.for_server(L"dc01"), &breakers.for_server(L"dc01"));
 }
 
 TEST(Guards, BothMustAdmitAndBothLearn) {

@@ -9,10 +9,36 @@
 //   ipsec_retry::circuit_breaker breaker({.failure_threshold = 5, .cool_down = 30s});
 //   auto r = ipsec_retry::retry(policy, op,
 //       ipsec_retry::retry_options{.guard = ipsec_retry::guard_all{{&budget}, {&breaker}}});
+//
+// The guard contract (what retry(), the typed operations, the CLI simulator and any event loop
+// of yours rely on). A guard G is a copyable value with
+//   static constexpr bool active;       false only for no_guard: the loop then skips the guard
+//   using ticket = T;                   what one admission is; no_ticket when the guard keeps
+//                                       nothing per call (it is empty and costs nothing)
+//   admission<T> admit(std::uint32_t call) const;     `call`: the caller's call number, from 1
+//   void record(const T&, verdict, std::optional<std::uint32_t> code) const noexcept;
+//   void release(const T&) const noexcept;
+// Every admission that was not refused ends in exactly one record() or one release(), each
+// handed the ticket that admit() returned:
+//   * record: the call was made and returned; `code` is its normalized Windows code (if any).
+//   * release: no verdict will come — the call was not made (a later guard refused, a stop
+//     arrived, the caller joined a coalesced wait instead, it left the loop) or it was made and
+//     threw. A release is not a verdict: it says nothing about the server.
+// held_admission below keeps that promise for a loop: it releases on destruction unless the
+// call was recorded, so an exception or an early return cannot leak an admission.
+// Decision rules for a guard writer:
+//   * Reserve something at admit (a probe slot, a concurrency slot)? Give it back in record
+//     and in release alike. Reserve nothing (a budget that only learns from verdicts)? Use
+//     no_ticket and make release do nothing.
+//   * Results can arrive late and out of order (a call admitted before the state changed may
+//     return after it). Decide from the ticket which admission a result belongs to, never from
+//     the order of arrival.
+//   * record and release must not throw: they run on every path, destructors included.
 #pragma once
 
 #include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/retry_error.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 
 #include <algorithm>
@@ -26,10 +52,9 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace ipsec_retry {
-
-enum class stop_reason : std::uint8_t;  // defined in retry.hpp
 
 /// A refused call: why, and (for circuit_open) the code the guard remembers.
 struct refusal {
@@ -37,17 +62,93 @@ struct refusal {
   std::error_code code;  ///< empty: report the last call's code
 };
 
+/// The ticket of a guard that keeps nothing per call.
+struct no_ticket {};
+
+/// A guard's answer to admit(): refused (and why), or admitted with the ticket that the one
+/// record() or release() of this call hands back.
+template <class Ticket>
+struct admission {
+  std::optional<refusal> refused;
+  [[no_unique_address]] Ticket ticket{};
+};
+
 /// The guard that never refuses and learns nothing: the default, free.
 struct no_guard {
   static constexpr bool active = false;
-  std::optional<refusal> admit(std::uint32_t) const noexcept { return std::nullopt; }
-  constexpr void record(verdict, std::optional<std::uint32_t>) const noexcept {}
+  using ticket = no_ticket;
+  admission<ticket> admit(std::uint32_t) const noexcept { return {}; }
+  constexpr void record(const ticket&, verdict, std::optional<std::uint32_t>) const noexcept {}
+  constexpr void release(const ticket&) const noexcept {}
 };
 
-/// A shared retry budget with gRPC's retry-throttling semantics (gRFC A6):
-///   tokens start at max_tokens; a failed call subtracts 1, a successful call adds token_ratio
+/// One admission of `Guard`, held by a loop: admit() asks the guard, record() reports the
+/// verdict, and whatever is still held when it is released or destroyed goes back to the guard
+/// through release(). Reusable (admit again after a record or release); movable, not copyable.
+/// No allocation; for an inactive guard (no_guard) every member is an empty inline no-op.
+///   held_admission<G> pass(guard);
+///   if (auto refused = pass.admit(n)) return stop(*refused);
+///   const auto code = call();            // throws: ~held_admission releases
+///   pass.record(verdict_of(code), code);
+template <class Guard>
+class held_admission {
+ public:
+  using ticket = typename Guard::ticket;
+  explicit held_admission(const Guard& guard) noexcept : guard_(&guard) {}
+  held_admission(held_admission&& other) noexcept
+      : guard_(other.guard_), ticket_(other.ticket_), held_(std::exchange(other.held_, false)) {}
+  held_admission& operator=(held_admission&&) = delete;
+  ~held_admission() { release(); }
+
+  /// Releases what is held, then asks the guard; the refusal, or nullopt when admitted.
+  std::optional<refusal> admit(std::uint32_t call) {
+    release();
+    admission<ticket> a = guard_->admit(call);
+    if (a.refused) return a.refused;
+    ticket_ = a.ticket;
+    held_ = true;
+    return std::nullopt;
+  }
+  bool held() const noexcept { return held_; }
+  /// The held call's verdict (only after an admit that was not refused).
+  void record(verdict v, std::optional<std::uint32_t> code) noexcept {
+    held_ = false;
+    guard_->record(ticket_, v, code);
+  }
+  /// No verdict will come for the held call (nothing happens when none is held).
+  void release() noexcept {
+    if (std::exchange(held_, false)) guard_->release(ticket_);
+  }
+  /// Stops holding and hands the ticket to the caller, who now owes its record or release.
+  ticket take() noexcept {
+    held_ = false;
+    return ticket_;
+  }
+
+ private:
+  const Guard* guard_;
+  [[no_unique_address]] ticket ticket_{};
+  bool held_ = false;
+};
+
+template <class Guard>
+requires(!Guard::active) class held_admission<Guard> {
+ public:
+  using ticket = typename Guard::ticket;
+  explicit held_admission(const Guard&) noexcept {}
+  std::optional<refusal> admit(std::uint32_t) noexcept { return std::nullopt; }
+  bool held() const noexcept { return false; }
+  void record(verdict, std::optional<std::uint32_t>) noexcept {}
+  void release() noexcept {}
+  ticket take() noexcept { return {}; }
+};
+
+/// A shared retry budget with gRPC's retry-throttling arithmetic (gRFC A6):
+///   tokens start at max_tokens; on_failure() subtracts 1, on_success() adds token_ratio
 ///   (never above max_tokens, never below 0); a retry is allowed only while
 ///   tokens > max_tokens / 2. A first call is never refused.
+/// Which calls count is budget_guard's rule (below): a success refills, a failure whose code
+/// signals_overload() is charged, any other failure (a pending deletion above all) is neither.
 /// Lock-free and thread-safe: tokens, max_tokens and token_ratio are kept in thousandths of a
 /// token (each at most 10^6) packed into one atomic 64-bit word, so every update, including
 /// reconfigure() while other threads use the budget, is a single compare-and-swap.
@@ -128,6 +229,7 @@ class retry_budget {
 /// Transport failures that say the agent's server is unreachable or overloaded:
 /// RPC_S_SERVER_UNAVAILABLE 1722, RPC_S_SERVER_TOO_BUSY 1723, RPC_S_CALL_FAILED 1726,
 /// RPC_S_CALL_FAILED_DNE 1727, EPT_S_NOT_REGISTERED 1753, RPC_S_COMM_FAILURE 1820.
+/// (Whether a call may have run is classify.hpp's business, not this list's.)
 constexpr bool is_transport_failure(std::uint32_t normalized) noexcept {
   switch (normalized) {
     case 1722:
@@ -142,16 +244,55 @@ constexpr bool is_transport_failure(std::uint32_t normalized) noexcept {
   }
 }
 
+/// Whether a (normalized) code says the agent is struggling: the only failures a retry budget
+/// is charged for. They are the transport failures above (the agent's server cannot be reached
+/// or refuses the call: RPC_S_SERVER_UNAVAILABLE 1722, RPC_S_SERVER_TOO_BUSY 1723,
+/// RPC_S_CALL_FAILED 1726, RPC_S_CALL_FAILED_DNE 1727, EPT_S_NOT_REGISTERED 1753,
+/// RPC_S_COMM_FAILURE 1820) and the codes by which a reachable agent says it is too busy or too
+/// slow to answer: ERROR_BUSY 170, ERROR_TIMEOUT 1460, FWP_E_TIMEOUT 0x80320012. Retrying more
+/// makes each of these worse, which is what a budget exists to prevent.
+/// Not in the set, on purpose:
+///   * the *_PENDING_DELETION codes 13018..13023: the state of one object, reported promptly by
+///     a healthy agent; waiting it out is the retry loop's job, and charging it made a single
+///     caller fail a 730 ms deletion with budget_exhausted after 5 calls;
+///   * ERROR_RETRY 1237: "try again", with no claim about load;
+///   * RPC_S_CALL_CANCELLED 1818: usually this process's own cancellation;
+///   * IN_USE, EXISTS, NOT_FOUND, access and argument errors: answers about the request.
+constexpr bool signals_overload(std::uint32_t normalized) noexcept {
+  switch (normalized) {
+    case 170:          // ERROR_BUSY
+    case 1460:         // ERROR_TIMEOUT
+    case 0x80320012u:  // FWP_E_TIMEOUT
+      return true;
+    default:
+      return is_transport_failure(normalized);
+  }
+}
+
 /// A circuit breaker for one agent endpoint (server). After failure_threshold consecutive
 /// transport failures it opens: calls are refused at once (circuit_open, keeping the last
 /// code) for cool_down. Then one probe call is let through (half-open): a transport failure
 /// opens it again, anything else closes it. Thread-safe (one mutex).
+/// It cannot wedge half-open:
+///   * a probe that will not report (released: it threw, a later guard refused, a stop came
+///     before the call) frees the slot, and the next caller is the probe;
+///   * a probe still out after cool_down (a hung call) is written off: the next caller is a
+///     new probe, and the old one's result, if it ever comes, no longer counts.
+/// Only the probe's own result decides the half-open state. Each state change starts a new
+/// epoch, and a ticket carries the epoch it was admitted in: a result from an older epoch (a
+/// call admitted before the breaker opened that returns late) is ignored, so it can neither
+/// close nor reopen the breaker, nor count towards opening it again.
 class circuit_breaker {
  public:
   enum class state : std::uint8_t { closed, open, half_open };
   struct settings {
     std::uint32_t failure_threshold = 5;  ///< consecutive transport failures that open it (>= 1)
     std::chrono::nanoseconds cool_down = std::chrono::seconds{30};  ///< open for this long
+  };
+  /// One admission: the epoch it belongs to and whether it is the half-open probe.
+  struct ticket {
+    std::uint64_t epoch = 0;
+    bool probe = false;
   };
 
   template <clock_source Clock>
@@ -163,28 +304,67 @@ class circuit_breaker {
   circuit_breaker(const circuit_breaker&) = delete;
   circuit_breaker& operator=(const circuit_breaker&) = delete;
 
-  /// Whether a call may go ahead now; when half-open, only the first caller (the probe) may.
-  std::optional<refusal> admit();
-  /// A call's outcome: `code` is its normalized Windows code (if it had one).
-  void record(verdict v, std::optional<std::uint32_t> code);
+  /// Whether a call may go ahead now; when half-open, only the probe may.
+  admission<ticket> admit();
+  /// The admitted call's outcome: `code` is its normalized Windows code (if it had one).
+  void record(const ticket& t, verdict v, std::optional<std::uint32_t> code) noexcept;
+  /// The admitted call will not report (see the guard contract at the top).
+  void release(const ticket& t) noexcept;
 
   state current() const;
   /// The last transport failure code seen (ERROR_SUCCESS before any).
   std::error_code last_code() const;
 
  private:
+  void enter(state s) noexcept;  // with mutex_ held: a new state, a new epoch
+
   settings settings_;
   std::function<time_point()> now_;
   mutable std::mutex mutex_;
   state state_ = state::closed;
+  std::uint64_t epoch_ = 0;
   std::uint32_t consecutive_ = 0;
   time_point open_until_{};
   bool probe_in_flight_ = false;
+  time_point probe_since_{};
   std::uint32_t last_code_ = 0;
 };
 
-/// One circuit breaker per agent endpoint (server name; "" = this machine). The references
-/// returned stay valid for the registry's lifetime. Thread-safe.
+/// The upper-case mapping Windows applies when it compares names ordinally ignoring case
+/// (CompareStringOrdinal with bIgnoreCase, RtlCompareUnicodeString with CaseInSensitive): each
+/// UTF-16 unit is mapped through the simple (one-to-one) upper-case table; nothing is
+/// normalized, folded to several characters or compared by locale. Mapped here: ASCII a-z;
+/// Latin-1 U+00E0..U+00FE except U+00F7 (division sign), minus 0x20; U+00FF to U+0178 and
+/// U+00B5 (micro sign) to U+039C, as in the table. U+00DF (sharp s) has no simple upper case
+/// and stays. Letters beyond Latin-1 are compared exactly: two names that differ only in their
+/// case there get two breakers, which loses sharing but never merges two servers.
+constexpr wchar_t ordinal_upcase(wchar_t c) noexcept {
+  const auto u = static_cast<std::uint32_t>(c);
+  if (u >= 'a' && u <= 'z') return static_cast<wchar_t>(u - 0x20);
+  if (u == 0xB5) return static_cast<wchar_t>(0x39C);
+  if (u >= 0xE0 && u <= 0xFE && u != 0xF7) return static_cast<wchar_t>(u - 0x20);
+  if (u == 0xFF) return static_cast<wchar_t>(0x178);
+  return c;
+}
+
+/// Orders server names as Windows compares them (ordinal_upcase on every unit).
+struct server_name_less {
+  using is_transparent = void;
+  constexpr bool operator()(std::wstring_view a, std::wstring_view b) const noexcept {
+    return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
+                                        [](wchar_t x, wchar_t y) {
+                                          return static_cast<std::uint32_t>(ordinal_upcase(x)) <
+                                                 static_cast<std::uint32_t>(ordinal_upcase(y));
+                                        });
+  }
+};
+
+/// One circuit breaker per agent endpoint. Server names compare as Windows compares them,
+/// ignoring case (server_name_less): L"srv1" and L"SRV1" share one breaker. Nothing else is
+/// equated: "" (this machine), L"." and L"localhost" are separate keys, since the library cannot
+/// know that the agent's binding resolves them to the same server; pass one spelling for one
+/// server. The references returned stay valid for the registry's lifetime. Thread-safe; a
+/// lookup of a known server allocates nothing.
 class circuit_breakers {
  public:
   template <clock_source Clock = steady_clock_source>
@@ -197,38 +377,59 @@ class circuit_breakers {
   circuit_breaker::settings settings_;
   std::function<time_point()> now_;
   std::mutex mutex_;
-  std::map<std::wstring, circuit_breaker, std::less<>> breakers_;
+  std::map<std::wstring, circuit_breaker, server_name_less> breakers_;
 };
 
 /// Guard adapters for retry_options::guard. A budget_guard without a budget (nullptr) refuses
 /// nothing and records nothing, so a call site with no budget attached can pass its guard too.
+/// Its rule: a success refills the budget (token_ratio); a failure is charged 1 token only when
+/// its code signals_overload(); any other failure, or a code that is not a Windows code, leaves
+/// the budget as it is. It keeps nothing per call: its ticket is empty and release is free.
 struct budget_guard {
   static constexpr bool active = true;
+  using ticket = no_ticket;
   retry_budget* budget = nullptr;
-  std::optional<refusal> admit(std::uint32_t call) const noexcept;
-  void record(verdict v, std::optional<std::uint32_t>) const noexcept;
+  admission<ticket> admit(std::uint32_t call) const noexcept;
+  void record(const ticket&, verdict v, std::optional<std::uint32_t> code) const noexcept;
+  constexpr void release(const ticket&) const noexcept {}
 };
 
 struct breaker_guard {
   static constexpr bool active = true;
+  using ticket = circuit_breaker::ticket;
   circuit_breaker* breaker;
-  std::optional<refusal> admit(std::uint32_t) const { return breaker->admit(); }
-  void record(verdict v, std::optional<std::uint32_t> code) const { breaker->record(v, code); }
+  admission<ticket> admit(std::uint32_t) const { return breaker->admit(); }
+  void record(const ticket& t, verdict v, std::optional<std::uint32_t> code) const noexcept {
+    breaker->record(t, v, code);
+  }
+  void release(const ticket& t) const noexcept { breaker->release(t); }
 };
 
-/// Both guards: a call must pass each; both learn every verdict.
+/// Both guards: a call must pass each, in order; both learn every verdict. When the second
+/// refuses (or its admit throws), the first's admission is released.
 template <class First, class Second>
 struct guard_all {
   static constexpr bool active = true;
+  struct ticket {
+    [[no_unique_address]] typename First::ticket first;
+    [[no_unique_address]] typename Second::ticket second;
+  };
   First first;
   Second second;
-  std::optional<refusal> admit(std::uint32_t call) const {
-    if (auto refused = first.admit(call)) return refused;
-    return second.admit(call);
+  admission<ticket> admit(std::uint32_t call) const {
+    held_admission<First> held(first);
+    if (auto refused = held.admit(call)) return {refused, {}};
+    admission<typename Second::ticket> b = second.admit(call);
+    if (b.refused) return {b.refused, {}};  // `held` releases the first's admission
+    return {std::nullopt, {held.take(), b.ticket}};
   }
-  void record(verdict v, std::optional<std::uint32_t> code) const {
-    first.record(v, code);
-    second.record(v, code);
+  void record(const ticket& t, verdict v, std::optional<std::uint32_t> code) const noexcept {
+    first.record(t.first, v, code);
+    second.record(t.second, v, code);
+  }
+  void release(const ticket& t) const noexcept {
+    first.release(t.first);
+    second.release(t.second);
   }
 };
 template <class First, class Second>

@@ -215,9 +215,10 @@ retry_result<retry_value_t<Op>> retry_after_failure(
     next_step step = state.on_call_end(v, end);
     if (step.what == next_step::action::succeed) return traits::value(std::move(r));
     if (step.what == next_step::action::stop) return stopped(step.reason, end);
+    held_admission<Guard> pass(options.guard);  // released unless the call is recorded
     if constexpr (Guard::active) {
       // Refused before sleeping: no point waiting for a call that will not be made.
-      if (auto refused = options.guard.admit(state.calls() + 1)) {
+      if (auto refused = pass.admit(state.calls() + 1)) {
         return retry_error{refused->code ? refused->code : traits::error(r), refused->reason,
                            state.calls(), end - start};
       }
@@ -235,7 +236,7 @@ retry_result<retry_value_t<Op>> retry_after_failure(
     if (const auto late = state.before_call(call_start)) return stopped(*late, call_start);
     r = std::invoke(op);
     v = traits::classify(policy.classify(), r);
-    if constexpr (Guard::active) options.guard.record(v, traits::windows(r));
+    if constexpr (Guard::active) pass.record(v, traits::windows(r));
   }
 }
 
@@ -256,14 +257,15 @@ retry_result<detail::retry_value_t<Op>> retry(
     return retry_error{make_error_code(win32_error::cancelled), stop_reason::cancelled, 0,
                        std::chrono::nanoseconds::zero()};
   }
+  held_admission<Guard> pass(options.guard);  // released unless the call is recorded
   if constexpr (Guard::active) {
-    if (auto refused = options.guard.admit(1)) {
+    if (auto refused = pass.admit(1)) {
       return retry_error{refused->code, refused->reason, 0, std::chrono::nanoseconds::zero()};
     }
   }
   detail::op_return_t<Op> r = std::invoke(op);
   const verdict v = traits::classify(policy.classify(), r);
-  if constexpr (Guard::active) options.guard.record(v, traits::windows(r));
+  if constexpr (Guard::active) pass.record(v, traits::windows(r));
   if (v == verdict::success) [[likely]]
     return traits::value(std::move(r));
   return detail::retry_after_failure(policy, op, options, clock, start, std::move(r), v);

@@ -98,13 +98,14 @@ class caller_simulation {
         effective_(effective),
         latency_(latency),
         coalesce_(coalesce),
-        budget_(budget),
+        guard_{budget},
         key_{L"", policy_kind::quick_mode, name} {
     callers_.reserve(callers);
     for (std::uint32_t i = 0; i < callers; ++i) {
       callers_.push_back(
           caller{retry_state(effective, time_point{}, std::nullopt, base_seed + i),
-                 ipsec::detail::operation_judge(op, policy_kind::quick_mode, {}, effective)});
+                 ipsec::detail::operation_judge(op, policy_kind::quick_mode, {}, effective),
+                 held_admission<budget_guard>(guard_)});
       push(nanoseconds::zero(), i, event_kind::act);
     }
   }
@@ -152,10 +153,10 @@ class caller_simulation {
   struct caller {
     retry_state state;
     ipsec::detail::operation_judge judge;
+    held_admission<budget_guard> pass;  // the budget's admission of the next call
     ipsec::pending_deletion_waits::ticket ticket{};
     bool waiting = false;
     std::uint64_t wait_number = 0;
-    bool admitted = false;
     bool done = false;
     win32_error in_flight{};
     win32_error last{};
@@ -180,6 +181,7 @@ class caller_simulation {
   }
 
   void follow(caller& c, std::uint32_t id) {
+    c.pass.release();  // a follower does not call: the admission is given back
     c.judge.saw_pending();
     c.last = codes(c).pending_deletion;
     c.waiting = true;
@@ -199,18 +201,16 @@ class caller_simulation {
       finish(c, false, to_string(stop_reason::deadline_exceeded), now);
       return;
     }
-    c.admitted = false;
     begin_call(c, id, now);  // the final call at the deadline
   }
 
   void begin_call(caller& c, std::uint32_t id, nanoseconds now) {
-    if (budget_ != nullptr && !c.admitted) {
-      if (auto refused = budget_guard{budget_}.admit(c.state.calls() + 1)) {
+    if (!c.pass.held()) {
+      if (auto refused = c.pass.admit(c.state.calls() + 1)) {
         finish(c, false, to_string(refused->reason), now);
         return;
       }
     }
-    c.admitted = false;
     time_.set(time_point{now});
     switch (op_) {
       case policy_operation::add:
@@ -230,7 +230,7 @@ class caller_simulation {
     const win32_error code = c.in_flight;
     const auto r = c.judge(code, c.state.calls() + 1);
     const verdict v = r ? verdict::success : effective_.classify()(code);
-    if (budget_ != nullptr) budget_guard{budget_}.record(v, to_underlying(code));
+    c.pass.record(v, to_underlying(code));
     c.last = code;
     const bool pending = code == codes(c).pending_deletion;
     if (!pending && c.ticket.leads()) {
@@ -254,12 +254,9 @@ class caller_simulation {
         return;
       }
     }
-    if (budget_ != nullptr) {
-      if (auto refused = budget_guard{budget_}.admit(c.state.calls() + 1)) {
-        finish(c, false, to_string(refused->reason), now);
-        return;
-      }
-      c.admitted = true;
+    if (auto refused = c.pass.admit(c.state.calls() + 1)) {
+      finish(c, false, to_string(refused->reason), now);
+      return;
     }
     push(now + step.delay, id, event_kind::act);
   }
@@ -281,7 +278,6 @@ class caller_simulation {
       if (!waits_.poll(c.ticket)) break;
       waiting_.pop_front();
       c.waiting = false;
-      c.admitted = false;
       push(now, id, event_kind::call);
     }
   }
@@ -289,6 +285,7 @@ class caller_simulation {
   void finish(caller& c, bool succeeded, std::string_view outcome, nanoseconds now) {
     c.done = true;
     c.waiting = false;
+    c.pass.release();
     if (c.ticket.leads()) changed_ = true;
     c.ticket.reset();  // a leader hands the wait over; a follower leaves it
     c.report.succeeded = succeeded;
@@ -305,7 +302,7 @@ class caller_simulation {
   const retry_policy& effective_;
   nanoseconds latency_;
   bool coalesce_;
-  retry_budget* budget_;
+  budget_guard guard_;  // a null budget refuses nothing and records nothing
   ipsec::wait_key key_;
   ipsec::pending_deletion_waits waits_;
   std::vector<caller> callers_;
@@ -314,6 +311,13 @@ class caller_simulation {
   std::deque<std::pair<std::uint32_t, std::uint64_t>> waiting_;  // (caller, wait number)
   bool changed_ = false;  // a release or hand-over since the last wake_followers
 };
+
+// What the shared budget charges (budget_guard's rule, guards.hpp: signals_overload).
+constexpr std::string_view budget_charges = "overload codes only";
+constexpr std::string_view budget_rule =
+    "a failure costs 1 token only if its code says the agent is overloaded (RPC transport "
+    "failures, ERROR_BUSY, ERROR_TIMEOUT, FWP_E_TIMEOUT); PENDING_DELETION costs nothing; a "
+    "success refills token_ratio";
 
 // 10, 0.1: the shortest text that reads back as the same double.
 std::string format_number(double value) {
@@ -376,6 +380,8 @@ int run_callers(const simulate_args& args, const retry_policy& policy, policy_op
         << ",\"policy\":" << json_string(policy.format())
         << ",\"coalesce\":" << (args.coalesce ? "true" : "false")
         << ",\"budget\":" << (budget_settings ? json_string(budget_text) : std::string("null"))
+        << ",\"budget_charges\":"
+        << (budget_settings ? json_string(budget_charges) : std::string("null"))
         << ",\"callers\":[";
     for (std::size_t i = 0; i < reports.size(); ++i) {
       const caller_report& r = reports[i];
@@ -394,6 +400,7 @@ int run_callers(const simulate_args& args, const retry_policy& policy, policy_op
       << (args.coalesce ? ", coalesced waits" : "")
       << (budget_settings ? ", shared budget " + budget_text : std::string()) << '\n';
   out << "policy: " << policy.format() << '\n';
+  if (budget_settings) out << "budget rule: " << budget_rule << '\n';
   out << " caller  outcome                         calls  elapsed     last code\n";
   for (std::size_t i = 0; i < reports.size(); ++i) {
     const caller_report& r = reports[i];

@@ -168,7 +168,9 @@ inline std::chrono::nanoseconds time_left(time_point now, std::optional<time_poi
 //   * a PENDING_DELETION answer that asks for another call makes the caller lead a new wait
 //     (or follow the one another caller started meanwhile);
 //   * the leader releases the followers on any other answer; leaving the loop any other way
-//     (stop, exception) hands the wait over.
+//     (stop, exception) hands the wait over;
+//   * a guard's admission that will not be recorded (the caller follows a wait instead of
+//     calling, a stop, a refusal, an exception) is released (guards.hpp: held_admission).
 // A follower whose deadline comes while waiting makes its final call there (at_deadline=
 // final_call) or stops with deadline_exceeded (give_up); its last code is PENDING_DELETION.
 // A follower's wait is a real (condition variable) wait: its length is the time left to the
@@ -196,11 +198,12 @@ retry_result<operation_result> run_coalesced(
   retry_state state(effective, start, options.deadline);
   pending_deletion_waits::ticket ticket;  // leads or follows a wait; dropping it hands over
   std::error_code last = make_error_code(codes.pending_deletion);
-  bool admitted = false;  // the guard already let the next call through
+  held_admission<Guard> pass(options.guard);  // the guard let the next call through
   for (;;) {
     // 1. Not leading: join a wait in progress instead of calling.
     if (!ticket) ticket = waits.join(key);
     if (ticket.follows()) {
+      pass.release();  // a follower does not call: the admission is given back
       judge.saw_pending();
       last = make_error_code(codes.pending_deletion);
       const auto woke = waits.wait(ticket, time_left(clock.now(), state.deadline()), options.stop);
@@ -213,22 +216,20 @@ retry_result<operation_result> run_coalesced(
           return fail(last, stop_reason::deadline_exceeded, state.calls(), clock.now());
         }
       }
-      admitted = false;
     }
     // 2. Call the agent.
     if constexpr (Guard::active) {
-      if (!admitted) {
-        if (auto refused = options.guard.admit(state.calls() + 1)) {
+      if (!pass.held()) {
+        if (auto refused = pass.admit(state.calls() + 1)) {
           return fail(refused->code ? refused->code : last, refused->reason, state.calls(),
                       clock.now());
         }
       }
     }
-    admitted = false;
     const win32_error code = call_agent(agent, op, kind, name, body);
     auto r = judge(code, state.calls() + 1);
     const verdict v = r ? verdict::success : effective.classify()(code);
-    if constexpr (Guard::active) options.guard.record(v, to_underlying(code));
+    if constexpr (Guard::active) pass.record(v, to_underlying(code));
     last = make_error_code(code);
     const time_point end = clock.now();
     const bool pending = code == codes.pending_deletion;
@@ -242,10 +243,9 @@ retry_result<operation_result> run_coalesced(
       if (ticket.follows()) continue;  // another caller leads: wait instead of sleeping
     }
     if constexpr (Guard::active) {
-      if (auto refused = options.guard.admit(state.calls() + 1)) {
+      if (auto refused = pass.admit(state.calls() + 1)) {
         return fail(refused->code ? refused->code : last, refused->reason, state.calls(), end);
       }
-      admitted = true;
     }
     options.on_retry(state.calls(), last, step.delay);
     if (!sleeper.sleep_for(step.delay, options.stop)) {
