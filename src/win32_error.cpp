@@ -76,6 +76,29 @@ class win32_category_impl final : public std::error_category {
     }
   }
 
+  // error_code(v, win32) == condition: also true, on Windows, for the same Windows code as a
+  // std::system_category() condition (its values are GetLastError() codes).
+  bool equivalent(int value, const std::error_condition& condition) const noexcept override {
+#ifdef _WIN32
+    if (condition.category() == std::system_category()) {
+      return windows_code(std::error_code(condition.value(), condition.category())) ==
+             static_cast<std::uint32_t>(value);
+    }
+#endif
+    return std::error_category::equivalent(value, condition);
+  }
+
+  // code == error_condition(v, win32): also true, on Windows, for a std::system_category()
+  // code holding the same Windows code.
+  bool equivalent(const std::error_code& code, int value) const noexcept override {
+#ifdef _WIN32
+    if (code.category() == std::system_category()) {
+      return windows_code(code) == static_cast<std::uint32_t>(value);
+    }
+#endif
+    return std::error_category::equivalent(code, value);
+  }
+
  private:
   static std::string unknown_message(std::uint32_t value) {
     std::array<char, 16> hex{};
