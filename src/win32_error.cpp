@@ -47,7 +47,12 @@ class win32_category_impl final : public std::error_category {
     const auto normalized = static_cast<std::uint32_t>(value);
     if (const auto info = find_code(normalized)) return std::string(info->message);
 #ifdef _WIN32
-    if (auto text = detail::system_message_utf8(normalized); !text.empty()) return text;
+    // FormatMessageW reads 0x8007xxxx as Win32 code xxxx. The one such normalized value is
+    // 0x80070000, a failure whose system text ("The operation completed successfully.") would
+    // call it a success.
+    if ((normalized & 0xFFFF0000u) != 0x80070000u) {
+      if (auto text = detail::system_message_utf8(normalized); !text.empty()) return text;
+    }
 #endif
     return unknown_message(normalized);
   }

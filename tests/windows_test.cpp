@@ -69,6 +69,13 @@ TEST(windows_text, ipsec_codes_get_the_library_text_not_the_system_one) {
   EXPECT_EQ(from_hresult.message(), "The Quick Mode policy is pending deletion.");
 }
 
+// 0x80070000 is a failure; FormatMessageW describes it as ERROR_SUCCESS ("Success." under Wine).
+TEST(windows_text, failure_hresult_80070000_is_not_described_as_success) {
+  EXPECT_EQ(message(0x80070000), "Unknown Windows error 0x80070000");
+  EXPECT_EQ(ir::make_error_code(ir::hresult{0x80070000}).message(),
+            "Unknown Windows error 0x80070000");
+}
+
 TEST(windows_text, every_table_code_gets_its_table_text) {
   for (const ir::code_info& info : ir::known_codes()) {
     EXPECT_EQ(message(info.value), std::string(info.message)) << info.name;
