@@ -302,6 +302,55 @@ TEST(CliSimulate, InjectMessageExplainsTheBadCode) {
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
 }
 
+// Finding (issue 11): the CLI must refuse out-of-range or repeated --inject values by name.
+TEST(Simulate, InjectRepeatedCallIsRefused) {
+  const auto r = run_cli({"simulate", "--policy", "", "--completes-after", "730ms", "--inject",
+                          "3:170", "--inject", "2:5", "--inject", "3:5"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err,
+            "ipsec-retry simulate: bad --inject '3:5': call 3 is already injected (by '3:170')\n");
+  // The same call twice is refused even with the same code.
+  const auto same =
+      run_cli({"simulate", "--policy", "", "--completes-after", "730ms", "--inject", "1:5", "1:5"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_TRUE(has(same.err, "call 1 is already injected (by '1:5')")) << same.err;
+}
+
+TEST(Simulate, InjectOutOfRangeIsRefusedByName) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"0:5", "bad --inject '0:5': call numbers start at 1"},
+      {"18446744073709551616:5",
+       "bad --inject '18446744073709551616:5': call number 18446744073709551616 does not fit in "
+       "64 bits"},
+      {"3:4294967296", "bad --inject '3:4294967296': expected N:CODE"},
+      {"3:0", "bad --inject '3:0': CODE ERROR_SUCCESS (0) is not a fault"},
+      {"3:ERROR_SUCCESS", "bad --inject '3:ERROR_SUCCESS': CODE ERROR_SUCCESS (0) is not a fault"},
+  };
+  for (const auto& [spec, says] : cases) {
+    const auto r =
+        run_cli({"simulate", "--policy", "", "--completes-after", "730ms", "--inject", spec});
+    EXPECT_EQ(r.exit_code, 2) << spec;
+    EXPECT_TRUE(r.out.empty()) << spec << ": " << r.out;
+    EXPECT_TRUE(has(r.err, says)) << spec << ": " << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  }
+  // The largest call number is fine (it is never reached).
+  const auto largest = run_cli({"simulate", "--policy", "", "--completes-after", "0ms", "--inject",
+                                "18446744073709551615:5"});
+  EXPECT_EQ(largest.exit_code, 0) << largest.err;
+}
+
+// `check` is the CLI face of the same rule (issue 11): a list cannot hold a success code.
+TEST(CliCheck, NeverRetryErrorSuccessExitsTwo) {
+  const auto r = run_cli({"check", "never_retry=ERROR_SUCCESS"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err,
+            "ipsec-retry check: bad policy 'never_retry=ERROR_SUCCESS': column 13: never_retry "
+            "cannot list ERROR_SUCCESS (0): a success code cannot be made a permanent failure\n");
+}
+
 // ---- --callers N: concurrent callers as a discrete-event simulation (issue 7) --------------
 
 namespace {

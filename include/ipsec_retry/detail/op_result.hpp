@@ -125,11 +125,9 @@ template <>
 struct op_result<hresult> {
   using value_type = hresult;
   static verdict classify(const classifier& c, hresult h) noexcept {
-    // Any success HRESULT (S_OK, S_FALSE, ...) is a success unless the site says otherwise.
-    return succeeded(h) && !c.retry_on_codes().contains(to_underlying(h)) &&
-                   !c.never_retry_codes().contains(to_underlying(h))
-               ? verdict::success
-               : c(normalize(h));
+    // Any success HRESULT (S_OK, S_FALSE, ...) is a success: the lists hold Win32 codes and
+    // failure HRESULTs (retry_policy refuses success codes), and S_FALSE is not Win32 code 1.
+    return succeeded(h) ? verdict::success : c(normalize(h));
   }
   static std::error_code error(hresult h) noexcept { return make_error_code(h); }
   static std::optional<std::uint32_t> windows(hresult h) noexcept { return normalize(h); }
