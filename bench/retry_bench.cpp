@@ -18,7 +18,7 @@
 // volatile, so the compiler can neither fold the call away nor know that it succeeds.
 //
 // Global operator new/delete are replaced by counting versions (this binary only), and the
-// fast path and the virtual-time path report "allocs/iter"; DESIGN section 2 says it is 0. A
+// fast path and the virtual-time path report "allocs/iter"; docs/policies.md says it is 0. A
 // non-zero count turns the benchmark into an error, which fails the ctest smoke run.
 #include <ipsec_retry/backoff.hpp>
 #include <ipsec_retry/clock.hpp>

@@ -1,4 +1,4 @@
-// `ipsec-retry simulate` (DESIGN section 4): a policy against the simulated Policy Agent in
+// `ipsec-retry simulate` (docs/cli.md): a policy against the simulated Policy Agent in
 // virtual time, driven in-process through cli::run.
 #include <gtest/gtest.h>
 
@@ -47,7 +47,7 @@ constexpr std::uint32_t not_found = 13001;
 
 }  // namespace
 
-// DESIGN section 4's example: exponential 10 ms x2, the deletion completes at 730 ms; the add
+// docs/cli.md's example: exponential 10 ms x2, the deletion completes at 730 ms; the add
 // succeeds on call 8 at 1270 ms.
 TEST(CliSimulate, DesignExampleSucceedsOnCall8At1270ms) {
   const auto r = run_cli({"simulate", "--json", "--policy", "initial=10ms, jitter=none",
@@ -90,7 +90,7 @@ TEST(CliSimulate, HumanOutputNamesCodesAndOutcome) {
   EXPECT_TRUE(has(del.out, "outcome: succeeded (gone_after_pending) after 8 calls")) << del.out;
 }
 
-// DESIGN section 3's schedule against a 10 s deletion: 12 calls, the last exactly at 5 s.
+// docs/policies.md's schedule against a 10 s deletion: 12 calls, the last exactly at 5 s.
 TEST(CliSimulate, DeadlineExceededExitsOne) {
   const auto r =
       run_cli({"simulate", "--json", "--policy",

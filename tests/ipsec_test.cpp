@@ -1,5 +1,5 @@
-// The ipsec/ layer: the simulated Policy Agent (DESIGN section 5), the typed QM/MM wrappers and
-// their idempotency rules, the DESIGN section 4/5 numbers, and the call-site registry. Virtual
+// The ipsec/ layer: the simulated Policy Agent (docs/simulator.md), the typed QM/MM wrappers and
+// their idempotency rules, the docs/cli.md/5 numbers, and the call-site registry. Virtual
 // time throughout; the multi-threaded tests also run under TSan.
 #include <ipsec_retry/ipsec/call_sites.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
@@ -709,7 +709,7 @@ TEST(TypedOperations, SiteNames) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// DESIGN sections 4 and 5: the worked numbers.
+// docs/cli.md and docs/simulator.md: the worked numbers.
 
 // Exponential from 10 ms x2, no jitter: calls at 0, 10, 30, 70, 150, 310, 630, 1270 ms. The
 // deletion completes at 730 ms, so call 7 (630 ms) still sees it pending and call 8 succeeds.

@@ -41,7 +41,7 @@ constexpr std::string_view to_string(backoff_strategy s) noexcept {
   return "exponential";
 }
 
-/// How long to wait between calls. Defaults are DESIGN section 3's. Validation (multiplier >= 1
+/// How long to wait between calls. Defaults are docs/policies.md's. Validation (multiplier >= 1
 /// and finite, initial <= max_delay, 0 < jitter_percent <= 100) is retry_policy's job; the
 /// schedule stays safe even on unvalidated input.
 struct backoff {

@@ -12,7 +12,7 @@
 
 namespace ipsec_retry::cli {
 
-/// Exit codes (DESIGN section 4).
+/// Exit codes (docs/cli.md).
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_retry_failed = 1;  ///< a simulated retry ended in failure
 inline constexpr int exit_bad_input = 2;     ///< bad input; the message on stderr names it
