@@ -14,12 +14,17 @@
 // destructor blocked for ever. A woken sleeper destroys its callback at once, exactly while the
 // requesting thread is finishing SetEvent, so that race is the common case, whatever the
 // callback does. So no stop_callback here: the timer is re-armed in slices of at most
-// `stop_poll` and the token is checked between them. A stop ends the wait within one slice plus
-// the timer's lateness; the last slice ends at the requested time, not on a tick.
+// `stop_poll` and the token is checked between them; a stop ends the wait within one slice plus
+// the timer's lateness.
+//
+// The last `spin_margin` of the wait yields (std::this_thread::yield) instead of waiting on the
+// timer, so the wait ends at the requested time rather than when a late timer fires: a timer
+// fires up to a few hundred microseconds late under Wine (its server's timers) and on Windows
+// without high-resolution timers up to a tick late. The old 1 ms sleep_for slices did the same
+// in their last millisecond (MinGW's sleep_for rounds down to whole milliseconds: Sleep(0)).
 //
 // One timer per thread, created on the thread's first sleep and closed when the thread exits:
-// creating and closing a kernel object per sleep costs a round trip to the Wine server under
-// Wine (bench/README.md has the figures).
+// creating and closing a kernel object costs 60-170 us under Wine (a round trip to its server).
 #include <ipsec_retry/clock.hpp>
 
 #include <windows.h>
@@ -39,6 +44,8 @@ namespace {
 
 // How often a sleep looks at its stop token.
 constexpr nanoseconds stop_poll = std::chrono::milliseconds{2};
+// The end of a wait that yields instead of waiting on the timer.
+constexpr nanoseconds spin_margin = std::chrono::milliseconds{1};
 
 // The calling thread's waitable timer: high resolution when the OS offers it, else a normal
 // timer, else none (creation failed: the caller falls back to sleep_for). Closed at thread exit.
@@ -77,8 +84,12 @@ bool windows_sleep_for(nanoseconds d, const std::stop_token& stop) {
   for (;;) {
     const nanoseconds left = until - std::chrono::steady_clock::now();
     if (left <= nanoseconds::zero()) return true;
-    const nanoseconds slice = std::min(left, stop_poll);
-    if (!timer.wait(slice)) std::this_thread::sleep_for(slice);
+    if (left <= spin_margin) {
+      std::this_thread::yield();
+    } else {
+      const nanoseconds slice = std::min(left - spin_margin, stop_poll);
+      if (!timer.wait(slice)) std::this_thread::sleep_for(slice);
+    }
     if (stop.stop_requested()) return false;
   }
 }
