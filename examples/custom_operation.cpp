@@ -25,16 +25,19 @@ ir::hresult fwpm_filter_add0_stand_in() {
 }  // namespace
 
 int main() {
-  // On Windows: [&] { return ::FwpmFilterAdd0(engine, &filter, nullptr, &id); } (HRESULT is a
-  // LONG, which the loop reads as an HRESULT).
+  // On Windows: [&] { return ::FwpmFilterAdd0(engine, &filter, nullptr, &id); } (a DWORD: WFP's
+  // Fwpm* functions return FWP_E_* HRESULTs in a DWORD, which the loop normalizes as HRESULTs).
   const auto policy = ir::retry_policy::parse("timeout=2s, initial=25ms, jitter=none").value();
   const auto r = ir::retry(
       policy, fwpm_filter_add0_stand_in,
-      ir::retry_options{.on_retry = [](std::uint32_t call, const std::error_code& code,
-                                       std::chrono::nanoseconds next) {
-        std::cout << "call " << call << ": " << code.message() << " -> retry in "
-                  << std::chrono::duration_cast<std::chrono::milliseconds>(next).count() << " ms\n";
-      }});
+      ir::options().with_site("wfp.add_filter").with_on_event([](const ir::retry_event& e) {
+        std::cout << "call " << e.call << " (" << ir::format_human_duration(e.attempt)
+                  << "): " << (e.code ? e.code.message() : std::string("success"));
+        if (e.what == ir::retry_event::kind::retrying) {
+          std::cout << " -> retry in " << ir::format_human_duration(e.next_delay);
+        }
+        std::cout << '\n';
+      }));
   if (!r) {
     std::cout << "FwpmFilterAdd0 failed: " << r.error().message() << '\n';
     return 1;

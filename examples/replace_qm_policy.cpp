@@ -57,8 +57,9 @@ int replace(Agent& agent, const std::wstring& name, ipsec::native_policy body, C
             Sleeper sleeper, const ipsec::call_site_registry& sites) {
   const ir::time_point origin = clock.now();
   const auto options = [&] {
-    return ir::retry_options{
-        .clock = clock, .sleeper = sleeper, .on_retry = attempt_printer<Clock>{clock, origin}};
+    return ir::options()
+        .with_clock_and_sleeper(clock, sleeper)
+        .with_on_retry(attempt_printer<Clock>{clock, origin});
   };
 
   const auto delete_policy = sites.policy("qm.delete").value();

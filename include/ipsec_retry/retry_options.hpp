@@ -95,6 +95,8 @@ struct retry_options {
                 "the clock stands still, and the reverse never sleeps); pass both from one "
                 "source: options().with_time(vt)");
 
+  using options_tag = void;  // what the retry_options_type concept looks for
+
   Clock clock{};
   Sleeper sleeper{};
   OnRetry on_retry{};
@@ -164,6 +166,12 @@ struct retry_options {
     return {std::move(c), std::move(s), std::move(h), stop,        deadline,
             std::move(g), std::move(e), site,         std::move(t)};
   }
+};
+
+/// Any retry_options<...>: what the typed operations take as their one Options parameter.
+template <class T>
+concept retry_options_type = requires {
+  typename T::options_tag;
 };
 
 /// Real time, no hooks, no stop token, no guard: the start of every builder chain.

@@ -87,6 +87,8 @@ struct op_result<R> {
     return normalize(hresult{static_cast<std::uint32_t>(r)});
   }
   static verdict classify(const classifier& c, R r) noexcept { return c(normalized(r)); }
+  /// ERROR_SUCCESS: a success at every site (the lists refuse 0). The fast path's one test.
+  static bool plain_success(R r) noexcept { return static_cast<std::uint32_t>(r) == 0; }
   static std::error_code error(R r) noexcept { return make_error_code(win32_error{normalized(r)}); }
   static std::optional<std::uint32_t> windows(R r) noexcept { return normalized(r); }
   static value_type value(R r) noexcept { return win32_error{static_cast<std::uint32_t>(r)}; }
@@ -109,6 +111,7 @@ struct op_result<long> {
     }
   }
   static std::uint32_t bits(long r) noexcept { return static_cast<std::uint32_t>(r); }
+  static bool plain_success(long r) noexcept { return r == 0; }
   static verdict classify(const classifier& c, long r) noexcept {
     return fits(r) ? dword::classify(c, bits(r)) : verdict::permanent;
   }
@@ -129,6 +132,7 @@ struct op_result<hresult> {
     // failure HRESULTs (retry_policy refuses success codes), and S_FALSE is not Win32 code 1.
     return succeeded(h) ? verdict::success : c(normalize(h));
   }
+  static bool plain_success(hresult h) noexcept { return h == hresult::s_ok; }
   static std::error_code error(hresult h) noexcept { return make_error_code(h); }
   static std::optional<std::uint32_t> windows(hresult h) noexcept { return normalize(h); }
   static value_type value(hresult h) noexcept { return h; }
@@ -138,6 +142,7 @@ template <>
 struct op_result<std::error_code> {
   using value_type = std::error_code;
   static verdict classify(const classifier& c, const std::error_code& r) noexcept { return c(r); }
+  static bool plain_success(const std::error_code& r) noexcept { return !r; }
   static std::error_code error(const std::error_code& r) noexcept { return r; }
   static std::optional<std::uint32_t> windows(const std::error_code& r) noexcept {
     return r ? windows_code(r) : std::optional<std::uint32_t>(0u);
@@ -148,6 +153,7 @@ struct op_result<std::error_code> {
 template <class R>
 requires is_std_result<R>::value struct op_result<R> {
   using value_type = typename R::value_type;
+  static bool plain_success(const R& r) noexcept { return r.has_value(); }
   static verdict classify(const classifier& c, const R& r) noexcept {
     if (r.has_value()) return verdict::success;
     if (!r.error()) return verdict::permanent;  // an empty error is no result: see error()
@@ -206,6 +212,9 @@ template <class R>
 struct op_result<translated<R>> {
   using inner = op_result<R>;
   using value_type = typename inner::value_type;
+  static bool plain_success(const translated<R>& t) noexcept {
+    return t.value && inner::plain_success(*t.value);
+  }
   static verdict classify(const classifier& c, const translated<R>& t) noexcept {
     if (t.value) return inner::classify(c, *t.value);
     if (!t.thrown) return verdict::permanent;

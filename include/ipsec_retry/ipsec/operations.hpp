@@ -176,13 +176,14 @@ inline std::chrono::nanoseconds time_left(time_point now, std::optional<time_poi
 // A follower's wait is a real (condition variable) wait: its length is the time left to the
 // deadline as read from options.clock, waited on steady_clock. With a virtual clock, only the
 // leader's sleeps are virtual; followers are woken by the leader, not by virtual time.
-template <class Agent, class Clock, class Sleeper, class OnRetry, class Guard>
-retry_result<operation_result> run_coalesced(
-    Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name, native_policy body,
-    const retry_policy& effective, const retry_options<Clock, Sleeper, OnRetry, Guard>& options,
-    add_rules rules, coalescing co) {
-  Clock clock = options.clock;
-  Sleeper sleeper = options.sleeper;
+template <class Agent, class Options>
+retry_result<operation_result> run_coalesced(Agent& agent, policy_operation op, policy_kind kind,
+                                             std::wstring_view name, native_policy body,
+                                             const retry_policy& effective, const Options& options,
+                                             add_rules rules, coalescing co) {
+  using Guard = decltype(Options::guard);
+  auto clock = options.clock;
+  auto sleeper = options.sleeper;
   const time_point start = clock.now();
   operation_judge judge(op, kind, rules, effective);
   const policy_codes codes = judge.codes();
@@ -259,11 +260,12 @@ retry_result<operation_result> run_coalesced(
 /// Runs `op` on policy `name` of `kind` through `agent` with `policy`'s limits and the
 /// operation's idempotency rule. Any agent with policy_agent's member functions works.
 /// `co` opts in to coalesced waits on a pending deletion (coalesce.hpp); off by default.
-template <class Agent, clock_source Clock, sleeper Sleeper, class OnRetry, class Guard>
-retry_result<operation_result> run_policy_operation(
-    Agent& agent, policy_operation op, policy_kind kind, std::wstring_view name, native_policy body,
-    const retry_policy& policy, const retry_options<Clock, Sleeper, OnRetry, Guard>& options,
-    add_rules rules = {}, coalescing co = {}) {
+template <class Agent, retry_options_type Options>
+retry_result<operation_result> run_policy_operation(Agent& agent, policy_operation op,
+                                                    policy_kind kind, std::wstring_view name,
+                                                    native_policy body, const retry_policy& policy,
+                                                    const Options& options, add_rules rules = {},
+                                                    coalescing co = {}) {
   const bool idempotent = op != policy_operation::add || rules.exists_after_ambiguous_is_done;
   const retry_policy effective = detail::with_idempotency(policy, idempotent);
   if (co.waits != nullptr) {
@@ -279,69 +281,61 @@ retry_result<operation_result> run_policy_operation(
 }
 
 /// DeleteQMPolicy, retried. See the rules at the top.
-template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook, class Guard = no_guard>
+template <class Agent, retry_options_type Options = retry_options<>>
 retry_result<operation_result> delete_qm_policy(
     Agent& agent, std::wstring_view name,
     const retry_policy& policy = builtin_policy(policy_operation::remove),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, coalescing co = {}) {
+    const Options& options = {}, coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::remove, policy_kind::quick_mode, name, {},
                               policy, options, {}, co);
 }
 
 /// SetQMPolicy, retried.
-template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook, class Guard = no_guard>
+template <class Agent, retry_options_type Options = retry_options<>>
 retry_result<operation_result> set_qm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
-    const retry_policy& policy = builtin_policy(policy_operation::set),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, coalescing co = {}) {
+    const retry_policy& policy = builtin_policy(policy_operation::set), const Options& options = {},
+    coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::set, policy_kind::quick_mode, name, body,
                               policy, options, {}, co);
 }
 
 /// AddQMPolicy, retried; `rules` opts in to retrying ambiguous failures.
-template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook, class Guard = no_guard>
+template <class Agent, retry_options_type Options = retry_options<>>
 retry_result<operation_result> add_qm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
-    const retry_policy& policy = builtin_policy(policy_operation::add),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, add_rules rules = {},
-    coalescing co = {}) {
+    const retry_policy& policy = builtin_policy(policy_operation::add), const Options& options = {},
+    add_rules rules = {}, coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::add, policy_kind::quick_mode, name, body,
                               policy, options, rules, co);
 }
 
 /// DeleteMMPolicy, retried.
-template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook, class Guard = no_guard>
+template <class Agent, retry_options_type Options = retry_options<>>
 retry_result<operation_result> delete_mm_policy(
     Agent& agent, std::wstring_view name,
     const retry_policy& policy = builtin_policy(policy_operation::remove),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, coalescing co = {}) {
+    const Options& options = {}, coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::remove, policy_kind::main_mode, name, {},
                               policy, options, {}, co);
 }
 
 /// SetMMPolicy, retried.
-template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook, class Guard = no_guard>
+template <class Agent, retry_options_type Options = retry_options<>>
 retry_result<operation_result> set_mm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
-    const retry_policy& policy = builtin_policy(policy_operation::set),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, coalescing co = {}) {
+    const retry_policy& policy = builtin_policy(policy_operation::set), const Options& options = {},
+    coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::set, policy_kind::main_mode, name, body,
                               policy, options, {}, co);
 }
 
 /// AddMMPolicy, retried; `rules` opts in to retrying ambiguous failures.
-template <class Agent, clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook, class Guard = no_guard>
+template <class Agent, retry_options_type Options = retry_options<>>
 retry_result<operation_result> add_mm_policy(
     Agent& agent, std::wstring_view name, native_policy body,
-    const retry_policy& policy = builtin_policy(policy_operation::add),
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options = {}, add_rules rules = {},
-    coalescing co = {}) {
+    const retry_policy& policy = builtin_policy(policy_operation::add), const Options& options = {},
+    add_rules rules = {}, coalescing co = {}) {
   return run_policy_operation(agent, policy_operation::add, policy_kind::main_mode, name, body,
                               policy, options, rules, co);
 }
