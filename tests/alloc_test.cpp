@@ -178,3 +178,34 @@ TEST(Allocations, NoneInASiteLookupAndABudgetGuardedRetry) {
   EXPECT_TRUE(exhausted);
   EXPECT_TRUE(succeeded);
 }
+
+// The options added in 0.2: event hooks, a site name, a translator that is installed but not
+// needed, a stop-token op, and the clock reads after a hook. None of them allocates.
+TEST(Allocations, NoneWithEventsSiteTranslatorAndStopTokenOp) {
+  ir::virtual_time vt;
+  std::uint32_t events = 0;
+  std::uint32_t calls = 0;
+  const auto options =
+      ir::options()
+          .with_time(vt)
+          .with_site("qm.delete")
+          .with_on_event([&](const ir::retry_event&) { ++events; })
+          .with_on_retry([](std::uint32_t, const std::error_code&, std::chrono::nanoseconds) {})
+          .with_exceptions(ir::system_error_translator{});
+  const auto op = [&](const std::stop_token&) { return ++calls < 4 ? 13023u : 0u; };
+  bool succeeded = false;
+  EXPECT_EQ(
+      allocations_during([&] { succeeded = static_cast<bool>(ir::retry(policy(), op, options)); }),
+      0u);
+  EXPECT_TRUE(succeeded);
+  EXPECT_EQ(events, 4u) << "three retrying events and one succeeded";
+  calls = 0;
+  bool failed = false;
+  EXPECT_EQ(allocations_during([&] {
+              failed = !ir::retry(
+                  policy(), [] { return 13023u; }, options);
+            }),
+            0u)
+      << "giving up, with its event";
+  EXPECT_TRUE(failed);
+}
