@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What deciding about a code costs, and looking codes up by name.
 //
 //   BM_default_verdict/...     the free function default_verdict(code): the switch alone

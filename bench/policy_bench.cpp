@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Parsing and formatting policy strings. Done once per call site (at start-up or when the
 // config changes), so these figures matter for config reloads, not for the retry loop.
 //

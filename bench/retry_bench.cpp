@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The retry loop's costs, read as ratios against hand-written code in the same binary.
 //
 //   BM_direct_call            the op alone: the floor

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Cross builds (MinGW-w64): the host's header-only packages, without the host's other headers.
 #
 # The toolchain file confines find_*() to the MinGW sysroot, so the host's Boost and CLI11 are

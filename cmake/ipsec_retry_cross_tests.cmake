@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Cross builds: GoogleTest compiled from Debian's sources (googletest package, /usr/src/googletest)
 # with the cross compiler, since the host's libgtest.a is a Linux library. Provides the targets
 # find_package(GTest) would: GTest::gtest, GTest::gtest_main, GTest::gmock, GTest::gmock_main

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Install rules: headers, library, CLI, a CMake package and a pkg-config file.
 include(CMakePackageConfigHelpers)
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Warnings for the project's own targets only (PRIVATE), so consumers never inherit them.
 function(ipsec_retry_set_warnings target)
   if(MSVC)

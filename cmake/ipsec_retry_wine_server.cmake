@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # ctest fixture for tests run under Wine (added by cmake/ipsec_retry_cross_tests.cmake):
 #   cmake -DWINE=<wine64> -DWINESERVER=<wineserver> [-DLOG=<file>] [-DPERSIST=<seconds>] -P <this file>
 # Starts a wineserver that stays up PERSIST seconds after its last client, then boots the prefix

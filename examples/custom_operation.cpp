@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Wrapping any other call: a WFP-style function that returns an HRESULT.
 //
 // The typed wrappers cover the Policy Agent's policies; everything else (WFP's Fwpm* functions,

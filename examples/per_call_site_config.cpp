@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Per-call-site retry limits from a configuration text and the environment.
 //
 // A host names each place it calls the Policy Agent (the library's own sites are qm.add,

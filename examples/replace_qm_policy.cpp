@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Replace a Quick Mode policy that SAs are still using: delete it, then add it again.
 //
 // The delete is accepted, but the Policy Agent keeps the policy "pending deletion" until the

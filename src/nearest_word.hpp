@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // "Did you mean ...?": the candidate nearest to a word by edit distance. Internal.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // retry_policy: durations as the policy string spells them, and the normalized policy string.
 #include <ipsec_retry/retry_policy.hpp>
 

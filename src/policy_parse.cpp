@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // retry_policy: the policy string's parser (grammar: docs/policies.md).
 #include <ipsec_retry/retry_policy.hpp>
 

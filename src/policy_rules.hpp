@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What the policy string's parser and retry_policy::make() share: the keys, and the rules on
 // the code lists (retry_on, never_retry, success_on). Internal.
 #pragma once

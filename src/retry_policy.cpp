@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // retry_policy: the policy error category and validated construction (make()). The policy
 // string's parser is src/policy_parse.cpp, its formatter src/policy_format.cpp.
 #include <ipsec_retry/retry_policy.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What the text parsers (policy strings, budget settings, configuration lines) share: one
 // notion of blanks, so all of them accept the same spacing, and one form of positioned error.
 // Internal.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // real_sleeper's wait on Windows with MinGW-w64's libstdc++ (see include/ipsec_retry/clock.hpp).
 //
 // The wait is a waitable timer, high resolution where the OS offers it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Windows-only helpers: system message text as UTF-8. Compiled only on _WIN32.
 #pragma once
 

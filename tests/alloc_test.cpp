@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // No path of the retry loop allocates: global operator new is replaced with a counting one.
 #include <ipsec_retry/ipsec/call_sites.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Named retry budgets in the call-site registry (issue 7): defined in code or in the
 // configuration, attached to sites by name, shared, reconfigured in place.
 #include <ipsec_retry/guards.hpp>

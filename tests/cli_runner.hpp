@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Runs ipsec-retry in-process for tests: argv from a list, stdout and stderr captured.
 #pragma once
 

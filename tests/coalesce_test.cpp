@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Coalesced waits on one pending deletion (coalesce.hpp, issue 7): a leader polls, followers
 // wait without calling the agent and are released when the deletion completes, each bounded by
 // its own deadline and cancellation; a leader that gives up hands the wait over.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Counting global operator new/delete, shared by the allocation test and the benchmarks.
 // Include it in exactly one source file of a program: it replaces the global operators.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fault injection: clocks that jump, sleepers that wake early or late, throwing ops and hooks,
 // cancellation racing success, and an agent failing mid-sequence. Every path must end, leave
 // nothing behind (ASan checks leaks) and report the truth.

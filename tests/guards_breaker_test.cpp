@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The circuit breaker and the guard contract (guards.hpp): admit / record / release, tickets.
 // The retry budget's tests are in guards_test.cpp.
 #include <ipsec_retry/guards.hpp>

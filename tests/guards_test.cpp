@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The retry budget and its charging rule (guards.hpp). The circuit breaker and the guard
 // contract are tested in guards_breaker_test.cpp.
 #include <ipsec_retry/guards.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The ipsec/ layer: the simulated Policy Agent (docs/simulator.md), the typed QM/MM wrappers and
 // their idempotency rules, the docs/cli.md/5 numbers, and the call-site registry. Virtual
 // time throughout; the multi-threaded tests also run under TSan.

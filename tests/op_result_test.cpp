@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What the op may return (detail/op_result.hpp): every code of the table through every
 // supported return type gets the Win32 code's default verdict, and no type turns a failure into
 // a success. Built natively and with MinGW (run under Wine), where HRESULT, LSTATUS and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The real sleeper in real time: the only tests that wait on the real clock, each for a few ms.
 // (Natively it waits on a condition variable; with MinGW-w64 on a waitable timer polled for the
 // stop every 2 ms, src/windows_sleep.cpp.)

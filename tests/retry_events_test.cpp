@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What the loop reports (retry_options.hpp, retry_error.hpp): events with the site's name, the
 // attempt's duration and the code; the site on the error; human durations; what() once; the
 // stop token handed to the op; exception translators.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Time in the retry loop: the builders that pair a clock with its sleeper, the time-domain
 // rule, and the deadline holding whatever a hook or a sleeper costs (docs/policies.md).
 #include <ipsec_retry/retry.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Stress: many threads retrying at once, sharing policies, the call-site registry and one
 // simulated Policy Agent. Bounded in time (virtual time for the retry loops). Run under TSan by
 // the tsan preset.

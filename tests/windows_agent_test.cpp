@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The real agent's run-time loading, on Windows (CI runs it under Wine, which has no
 // winipsec.dll): a missing DLL is a clear permanent error, never a failure of the host program.
 #include <ipsec_retry/ipsec/operations.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Windows-only paths (built only for WIN32; CI runs them under Wine): the FormatMessageW fallback
 // of the win32 category, the UTF-16 to UTF-8 conversion (src/windows_text.cpp), and
 // std::system_category() codes counting as Windows codes. Written to pass both on Windows and

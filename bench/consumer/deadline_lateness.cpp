@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // How late the final call at the deadline starts with the real clock and the real sleeper.
 //
 //   deadline_lateness [RUNS]        (default 200; prints p50, p90, p99 and max in microseconds)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The fast path as a user measures it: this program is built against an installed ipsec_retry
 // (find_package), in Release, by bench/consumer/run.sh. bench/README.md records the figures.
 //

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSL-1.0
 # Builds and runs the consumer benchmarks as a user would: install ipsec_retry into a temporary
 # prefix, configure bench/consumer/ against it with find_package, build, run.
 #

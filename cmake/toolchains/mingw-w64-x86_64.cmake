@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Cross build for 64-bit Windows with Debian's MinGW-w64 (g++-mingw-w64-x86-64-posix), tests run
 # under Wine. The -posix thread model is required: GCC 12's win32 model has no std::mutex, which
 # GoogleTest needs.

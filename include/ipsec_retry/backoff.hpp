@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: delay schedules. Pure arithmetic, no clock, no sleeping.
 //
 // d_k is the delay after call k (k = 1, 2, ...), i.e. before call k+1. Without jitter:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: which Windows results are worth another call.
 //
 // verdict(code) is success, transient (call again after a backoff) or permanent (stop now).

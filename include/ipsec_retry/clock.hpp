@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: injectable time. A clock says what time it is; a sleeper waits.
 //
 // The retry loop reads time only through a `clock_source` and waits only through a `sleeper`,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: protecting the Policy Agent from retry storms.
 //
 // A guard sits in front of every call retry() makes: it may refuse a call (the loop then stops

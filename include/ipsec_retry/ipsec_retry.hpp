@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: the umbrella header. Includes the whole public API.
 //
 //   #include <ipsec_retry/ipsec_retry.hpp>

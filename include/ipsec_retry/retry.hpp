@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: the retry loop.
 //
 //   auto policy = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms").value();

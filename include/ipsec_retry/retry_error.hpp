@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: what a failed retry reports.
 //
 // A retry_result<T> holds the op's value, or a retry_error: the last Windows code (a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: how retry() reads time, waits, reports, stops and translates exceptions.
 //
 //   ipsec_retry::options()                                  real time, no hooks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: one call site's retry policy, and its policy-string form.
 //
 // A retry_policy is a validated, copyable value: how many calls (attempts), how long in total

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry: the Windows error-code model.
 //
 // Win32 codes (DWORD) and HRESULTs are distinct strong types so one is never passed where the

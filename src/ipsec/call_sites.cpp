@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 #include <ipsec_retry/ipsec/call_sites.hpp>
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The real Policy Agent through winipsec.dll, loaded at run time.
 //
 // winipsec.dll has no public header in current SDKs. The entry points declared below are the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // What the API refuses to compile ({fmt}'s compile-error-test idea). Each case is built with
 // -DIPSEC_RETRY_CASE=<name>; tests/compile_fail/CMakeLists.txt expects every refused case to
 // fail with its static_assert's text, and every `ok_` case (the same call done right) to

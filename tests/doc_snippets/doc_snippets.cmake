@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Every C++ snippet of README.md and docs/*.md compiles (docs/reliability.md, "Docs that compile").
 #
 # At configure time each ```cpp fenced block is written to its own translation unit

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # doc_snippet.count: cmake -DEXPECTED=<n> -DDOCS=<a.md;b.md> -P doc_snippets_count.cmake
 # Counts the ```cpp lines of the docs as they are now and fails unless the count equals the
 # number of snippets extracted at configure time (doc_snippets.cmake) and is not 0.

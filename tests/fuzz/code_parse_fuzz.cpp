@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: parse_code (behind `ipsec-retry explain`) never crashes, and what it accepts
 // round-trips through the table and the category.
 #include <ipsec_retry/classify.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: call_site_registry::load_config (sites, budgets, budget= items) never crashes,
 // a refused load changes nothing and its message names where, and an accepted load is
 // consistent: every site's policy round-trips through format(), every attached budget is one

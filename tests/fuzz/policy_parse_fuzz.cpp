@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: retry_policy::parse never crashes, errors are well-formed, and
 // parse -> format -> parse is a fixed point.
 #include <ipsec_retry/retry_policy.hpp>

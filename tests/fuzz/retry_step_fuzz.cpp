@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Fuzz target: the step API (retry_state) fed random policies, verdicts and clock readings
 // (including clocks that jump backwards). Invariants:
 //   * a delay is never negative and never over max_delay;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # cmake -P build_and_run.cmake BINARY_DIR SOURCE_DIR [configure args...]
 # Configures, builds and runs a consumer project; fails on the first failing step.
 set(args)

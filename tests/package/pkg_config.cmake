@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # Compiles and runs the consumer with the flags `pkg-config --cflags --libs ipsec_retry` gives.
 set(ENV{PKG_CONFIG_PATH} "${STAGE}/${LIBDIR}/pkgconfig")
 execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ipsec_retry

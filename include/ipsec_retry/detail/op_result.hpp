@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry internals: how retry() reads what an op returns (docs/policies.md, "What the op
 // may return").
 //

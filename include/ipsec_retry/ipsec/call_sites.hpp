@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry::ipsec: named call sites, their retry policies and shared retry budgets.
 //
 // Each place a host calls the Policy Agent is a call site with a name ("qm.delete") and a

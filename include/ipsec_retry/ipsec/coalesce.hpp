@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry::ipsec: coalesced waits on one pending deletion.
 //
 // When many callers in one process retry against the same object (agent endpoint + policy

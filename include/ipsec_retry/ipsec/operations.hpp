@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry::ipsec: typed, retried Policy Agent operations.
 //
 // Each operation has its own default policy (see builtin_policy) and idempotency rule:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry::ipsec: the IPsec Policy Agent seam.
 //
 // The operations the library retries, keyed as winipsec.dll keys them: QM and MM policies by

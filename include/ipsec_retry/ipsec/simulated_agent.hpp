@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry::ipsec: a simulated IPsec Policy Agent, for tests and demos on any OS.
 //
 // Modelled behaviour (docs/simulator.md): each QM/MM policy is absent, active (optionally in use

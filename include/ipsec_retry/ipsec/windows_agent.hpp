@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // ipsec_retry::ipsec: the real Policy Agent, through winipsec.dll (Windows only).
 //
 // winipsec.dll is loaded at run time (LoadLibraryExW from System32, then GetProcAddress), so a

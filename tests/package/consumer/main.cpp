@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // A downstream program: uses the umbrella header and the installed library.
 #include <ipsec_retry/ipsec_retry.hpp>
 
