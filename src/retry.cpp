@@ -1,6 +1,8 @@
 #include <ipsec_retry/retry.hpp>
 
+#include <exception>
 #include <limits>
+#include <optional>
 #include <string>
 
 namespace ipsec_retry {
@@ -94,6 +96,7 @@ std::optional<stop_reason> retry_state::before_call(time_point now) noexcept {
 
 std::string retry_error::message() const {
   std::string text;
+  if (!site.empty()) text += std::string(site) + ": ";
   if (const auto value = windows_code(code)) {
     if (const auto info = find_code(*value)) {
       text += std::string(info->name) + " (" + format_code_value(*value) + "): ";
@@ -103,13 +106,70 @@ std::string retry_error::message() const {
   text += " [";
   text += to_string(reason);
   text += " after " + std::to_string(calls) + (calls == 1 ? " call in " : " calls in ");
-  text += format_duration(elapsed);
+  text += format_human_duration(elapsed);
   text += ']';
   return text;
 }
 
+retry_exception::retry_exception(const retry_error& e)
+    : std::system_error(e.code), error_(e), message_(e.message()) {}
+
 void outcome_throw_as_system_error_with_payload(const retry_error& e) {
-  throw std::system_error(e.code, e.message());
+  throw retry_exception(e);
+}
+
+std::string format_human_duration(std::chrono::nanoseconds d) {
+  struct unit {
+    std::int64_t ns;
+    const char* name;
+  };
+  static constexpr unit units[] = {
+      {3'600'000'000'000, "h"}, {60'000'000'000, "min"}, {1'000'000'000, "s"},
+      {1'000'000, "ms"},        {1'000, "us"},           {1, "ns"}};
+  std::string text;
+  std::int64_t count = d.count();
+  // Magnitude as unsigned: -INT64_MIN does not fit in int64.
+  const std::uint64_t magnitude =
+      count < 0 ? 0u - static_cast<std::uint64_t>(count) : static_cast<std::uint64_t>(count);
+  if (count < 0) text += '-';
+  for (const unit& u : units) {
+    const auto size = static_cast<std::uint64_t>(u.ns);
+    if (magnitude < size && u.ns != 1) continue;
+    const std::uint64_t whole = magnitude / size;
+    // Three significant digits: as many decimals as the whole part leaves (2, 1 or 0).
+    const int decimals = whole >= 100 ? 0 : whole >= 10 ? 1 : 2;
+    std::uint64_t scale = 1;
+    for (int i = 0; i < decimals; ++i) scale *= 10;
+    // Rounded to nearest at that precision, in integers (no double rounding surprises).
+    const std::uint64_t rest = magnitude % size;
+    std::uint64_t fraction = size == 1 ? 0 : (rest * scale + size / 2) / size;
+    std::uint64_t integral = whole;
+    if (fraction >= scale) {
+      ++integral;
+      fraction -= scale;
+    }
+    text += std::to_string(integral);
+    if (fraction != 0) {
+      std::string digits = std::to_string(fraction);
+      digits.insert(0, static_cast<std::size_t>(decimals) - digits.size(), '0');
+      while (!digits.empty() && digits.back() == '0') digits.pop_back();
+      text += '.' + digits;
+    }
+    text += u.name;
+    return text;
+  }
+  return text;
+}
+
+std::optional<std::error_code> translate_system_error(std::exception_ptr e) noexcept {
+  if (!e) return std::nullopt;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::system_error& x) {
+    return x.code();
+  } catch (...) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace ipsec_retry

@@ -6,6 +6,7 @@
 #include <ipsec_retry/retry_policy.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,12 @@ constexpr std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
   return s;
 }
+
+/// A normalized code as the policy string writes it: its name when the library knows it,
+/// otherwise decimal, or 0x + upper-case hex when bit 31 is set (src/policy_format.cpp).
+std::string format_code(std::uint32_t code);
+/// Upper-case hex digits of `value`, without 0x and without leading zeros.
+std::string hex_upper(std::uint32_t value);
 
 /// An error at `column` (from 1; 0 = no position): the message is "column N: detail".
 inline policy_error error_at(policy_errc code, std::size_t column, std::string_view token,

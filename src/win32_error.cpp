@@ -47,7 +47,12 @@ class win32_category_impl final : public std::error_category {
     const auto normalized = static_cast<std::uint32_t>(value);
     if (const auto info = find_code(normalized)) return std::string(info->message);
 #ifdef _WIN32
-    if (auto text = detail::system_message_utf8(normalized); !text.empty()) return text;
+    // FormatMessageW reads 0x8007xxxx as Win32 code xxxx. The one such normalized value is
+    // 0x80070000, a failure whose system text ("The operation completed successfully.") would
+    // call it a success.
+    if ((normalized & 0xFFFF0000u) != 0x80070000u) {
+      if (auto text = detail::system_message_utf8(normalized); !text.empty()) return text;
+    }
 #endif
     return unknown_message(normalized);
   }
@@ -74,6 +79,29 @@ class win32_category_impl final : public std::error_category {
       default:
         return {value, *this};
     }
+  }
+
+  // error_code(v, win32) == condition: also true, on Windows, for the same Windows code as a
+  // std::system_category() condition (its values are GetLastError() codes).
+  bool equivalent(int value, const std::error_condition& condition) const noexcept override {
+#ifdef _WIN32
+    if (condition.category() == std::system_category()) {
+      return windows_code(std::error_code(condition.value(), condition.category())) ==
+             static_cast<std::uint32_t>(value);
+    }
+#endif
+    return std::error_category::equivalent(value, condition);
+  }
+
+  // code == error_condition(v, win32): also true, on Windows, for a std::system_category()
+  // code holding the same Windows code.
+  bool equivalent(const std::error_code& code, int value) const noexcept override {
+#ifdef _WIN32
+    if (code.category() == std::system_category()) {
+      return windows_code(code) == static_cast<std::uint32_t>(value);
+    }
+#endif
+    return std::error_category::equivalent(code, value);
   }
 
  private:

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -56,6 +57,54 @@ TEST(Backoff, ExponentialWithFractionalMultiplier) {
   b.multiplier = 1.5;
   EXPECT_EQ(first(ir::backoff_schedule(b, 1), 4),
             (std::vector<nanoseconds>{100ms, 150ms, 225ms, 337500us}));
+}
+
+// The schedule carries initial * multiplier^(k-1) from step to step (no std::pow); for
+// multipliers a double holds exactly it must agree with the closed form at every step, capped
+// steps included, however long the sequence.
+TEST(Backoff, CarriedExponentialMatchesTheClosedFormForExactMultipliers) {
+  for (const double multiplier : {1.0, 1.25, 1.5, 2.0, 3.0, 4.0}) {
+    for (const nanoseconds initial : {nanoseconds{1}, nanoseconds{7}, nanoseconds{10ms},
+                                      nanoseconds{20ms}, nanoseconds{333ms}}) {
+      auto b = no_jitter(ir::backoff_strategy::exponential, initial, 2s);
+      b.multiplier = multiplier;
+      ir::backoff_schedule s(b, 1);
+      for (std::uint64_t k = 1; k <= 200; ++k) {
+        ASSERT_EQ(s.next(), ir::base_delay(b, k))
+            << multiplier << " " << initial.count() << " " << k;
+      }
+    }
+  }
+}
+
+// Finding of issue 11: d_k with multiplier 1.2 differed by 1 ns between the carried product and
+// std::pow. 250ms * 1.2^5 is 622.08 ms exactly; pow's 1.2^5 lands just below and truncates to
+// 622079999 ns. The schedule keeps the decimal-exact figure; base_delay stays the closed form.
+TEST(Backoff, CarriedExponentialKeepsTheDecimalExactDelayThatPowRoundsDown) {
+  auto b = no_jitter(ir::backoff_strategy::exponential, 250ms, 2s);
+  b.multiplier = 1.2;
+  EXPECT_EQ(first(ir::backoff_schedule(b, 1), 6),
+            (std::vector<nanoseconds>{250ms, 300ms, 360ms, 432ms, 518400us, 622080us}));
+  EXPECT_EQ(ir::base_delay(b, 6), 622079999ns);
+}
+
+// Input retry_policy refuses (initial <= 0, multiplier below 1, NaN, infinity) is outside the
+// carry's domain: the schedule then gives exactly the closed form, still in [0, max_delay].
+TEST(Backoff, CarriedExponentialFallsBackToTheClosedFormOnUnvalidatedInput) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const double multiplier : {0.5, 0.0, -2.0, nan, inf}) {
+    for (const nanoseconds initial :
+         {nanoseconds{-5ms}, nanoseconds{0ms}, nanoseconds{10ms}, nanoseconds{3s}}) {
+      auto b = no_jitter(ir::backoff_strategy::exponential, initial, 2s);
+      b.multiplier = multiplier;
+      ir::backoff_schedule s(b, 1);
+      for (std::uint64_t k = 1; k <= 80; ++k) {
+        ASSERT_EQ(s.next(), ir::base_delay(b, k))
+            << multiplier << " " << initial.count() << " " << k;
+      }
+    }
+  }
 }
 
 // Chromium/folly pin these: 2^63 overflows int64, 2^64 overflows uint64.

@@ -256,7 +256,7 @@ INSTANTIATE_TEST_SUITE_P(
         budget_error_case{"budget agent: max_tokens=4\nqm.add: attempts=2\nbudget agent: "
                           "token_ratio=1\n",
                           registry_errc::duplicate_budget, "budget agent",
-                          "line 3 (budget agent): this budget already appeared"},
+                          "line 3 (budget agent): column 1: this budget already appeared on line 1"},
         budget_error_case{"budget agent: max_tokens=4, tokens=3", registry_errc::bad_budget,
                           "budget agent",
                           "line 1 (budget agent): column 29: unknown budget key 'tokens'"},
@@ -318,7 +318,7 @@ INSTANTIATE_TEST_SUITE_P(
                           "line 2 (qm.delete): column 22: unknown key 'atempts'"},
         budget_error_case{"budget x: max_tokens=1\nbudget: max_tokens=2",
                           registry_errc::unknown_site, "budget",
-                          "line 2 (budget): unknown call site"}));
+                          "line 2 (budget): column 1: unknown call site"}));
 
 TEST(CallSiteBudgets, DefineAttachAndLookupRefuseWhatIsWrong) {
   ipsec::call_site_registry sites;

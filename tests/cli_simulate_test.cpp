@@ -1,4 +1,4 @@
-// `ipsec-retry simulate` (DESIGN section 4): a policy against the simulated Policy Agent in
+// `ipsec-retry simulate` (docs/cli.md): a policy against the simulated Policy Agent in
 // virtual time, driven in-process through cli::run.
 #include <gtest/gtest.h>
 
@@ -47,7 +47,7 @@ constexpr std::uint32_t not_found = 13001;
 
 }  // namespace
 
-// DESIGN section 4's example: exponential 10 ms x2, the deletion completes at 730 ms; the add
+// docs/cli.md's example: exponential 10 ms x2, the deletion completes at 730 ms; the add
 // succeeds on call 8 at 1270 ms.
 TEST(CliSimulate, DesignExampleSucceedsOnCall8At1270ms) {
   const auto r = run_cli({"simulate", "--json", "--policy", "initial=10ms, jitter=none",
@@ -90,7 +90,7 @@ TEST(CliSimulate, HumanOutputNamesCodesAndOutcome) {
   EXPECT_TRUE(has(del.out, "outcome: succeeded (gone_after_pending) after 8 calls")) << del.out;
 }
 
-// DESIGN section 3's schedule against a 10 s deletion: 12 calls, the last exactly at 5 s.
+// docs/policies.md's schedule against a 10 s deletion: 12 calls, the last exactly at 5 s.
 TEST(CliSimulate, DeadlineExceededExitsOne) {
   const auto r =
       run_cli({"simulate", "--json", "--policy",
@@ -300,6 +300,55 @@ TEST(CliSimulate, InjectMessageExplainsTheBadCode) {
   EXPECT_TRUE(has(r.err, "expected N:CODE")) << r.err;
   EXPECT_TRUE(has(r.err, "CODE: ")) << r.err;
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+}
+
+// Finding (issue 11): the CLI must refuse out-of-range or repeated --inject values by name.
+TEST(Simulate, InjectRepeatedCallIsRefused) {
+  const auto r = run_cli({"simulate", "--policy", "", "--completes-after", "730ms", "--inject",
+                          "3:170", "--inject", "2:5", "--inject", "3:5"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err,
+            "ipsec-retry simulate: bad --inject '3:5': call 3 is already injected (by '3:170')\n");
+  // The same call twice is refused even with the same code.
+  const auto same =
+      run_cli({"simulate", "--policy", "", "--completes-after", "730ms", "--inject", "1:5", "1:5"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_TRUE(has(same.err, "call 1 is already injected (by '1:5')")) << same.err;
+}
+
+TEST(Simulate, InjectOutOfRangeIsRefusedByName) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"0:5", "bad --inject '0:5': call numbers start at 1"},
+      {"18446744073709551616:5",
+       "bad --inject '18446744073709551616:5': call number 18446744073709551616 does not fit in "
+       "64 bits"},
+      {"3:4294967296", "bad --inject '3:4294967296': expected N:CODE"},
+      {"3:0", "bad --inject '3:0': CODE ERROR_SUCCESS (0) is not a fault"},
+      {"3:ERROR_SUCCESS", "bad --inject '3:ERROR_SUCCESS': CODE ERROR_SUCCESS (0) is not a fault"},
+  };
+  for (const auto& [spec, says] : cases) {
+    const auto r =
+        run_cli({"simulate", "--policy", "", "--completes-after", "730ms", "--inject", spec});
+    EXPECT_EQ(r.exit_code, 2) << spec;
+    EXPECT_TRUE(r.out.empty()) << spec << ": " << r.out;
+    EXPECT_TRUE(has(r.err, says)) << spec << ": " << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  }
+  // The largest call number is fine (it is never reached).
+  const auto largest = run_cli({"simulate", "--policy", "", "--completes-after", "0ms", "--inject",
+                                "18446744073709551615:5"});
+  EXPECT_EQ(largest.exit_code, 0) << largest.err;
+}
+
+// `check` is the CLI face of the same rule (issue 11): a list cannot hold a success code.
+TEST(CliCheck, NeverRetryErrorSuccessExitsTwo) {
+  const auto r = run_cli({"check", "never_retry=ERROR_SUCCESS"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err,
+            "ipsec-retry check: bad policy 'never_retry=ERROR_SUCCESS': column 13: never_retry "
+            "cannot list ERROR_SUCCESS (0): a success code cannot be made a permanent failure\n");
 }
 
 // ---- --callers N: concurrent callers as a discrete-event simulation (issue 7) --------------

@@ -1,5 +1,5 @@
-// The ipsec/ layer: the simulated Policy Agent (DESIGN section 5), the typed QM/MM wrappers and
-// their idempotency rules, the DESIGN section 4/5 numbers, and the call-site registry. Virtual
+// The ipsec/ layer: the simulated Policy Agent (docs/simulator.md), the typed QM/MM wrappers and
+// their idempotency rules, the docs/cli.md/5 numbers, and the call-site registry. Virtual
 // time throughout; the multi-threaded tests also run under TSan.
 #include <ipsec_retry/ipsec/call_sites.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
@@ -709,7 +709,7 @@ TEST(TypedOperations, SiteNames) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// DESIGN sections 4 and 5: the worked numbers.
+// docs/cli.md and docs/simulator.md: the worked numbers.
 
 // Exponential from 10 ms x2, no jitter: calls at 0, 10, 30, 70, 150, 310, 630, 1270 ms. The
 // deletion completes at 730 ms, so call 7 (630 ms) still sees it pending and call 8 succeeds.
@@ -933,12 +933,12 @@ INSTANTIATE_TEST_SUITE_P(
                           "line 3 (qm.delete): column ", "did you mean 'attempts'?"},
         config_error_case{"qm.set: attempts=3\nqm.delet: attempts=3\n",
                           ipsec::registry_errc::unknown_site, "qm.delet",
-                          "line 2 (qm.delet): ", "did you mean 'qm.delete'?"},
+                          "line 2 (qm.delet): column 1: ", "did you mean 'qm.delete'?"},
         config_error_case{"qm.set: attempts=3\nmm.add: attempts=2\nqm.set: attempts=4\n",
                           ipsec::registry_errc::duplicate_site, "qm.set",
-                          "line 3 (qm.set): ", "earlier line"},
+                          "line 3 (qm.set): column 1: ", "already appeared on line 1"},
         config_error_case{"qm.set: attempts=3\nqm.delete attempts=3\n",
-                          ipsec::registry_errc::syntax, "", "line 2: ", "expected 'site: policy'"},
+                          ipsec::registry_errc::syntax, "", "line 2: column 21: ", "expected ':' after the site name"},
         config_error_case{"qm.set: attempts=3\n: attempts=3\n", ipsec::registry_errc::bad_site_name,
                           "", "line 2", "a site name is"},
         config_error_case{"qm.set: attempts=3\nqm delete: attempts=3\n",

@@ -196,3 +196,19 @@ TEST(OpResult, LongOutsideThirtyTwoBitsIsPermanent) {
   EXPECT_EQ(run(std::numeric_limits<long>::min()).verdict, ir::verdict::permanent);
 }
 #endif
+
+// S_FALSE is a success even at a site that retries Win32 code 1 (ERROR_INVALID_FUNCTION): the
+// lists hold Win32 codes, and hresult{1} is not one.
+TEST(OpResult, SFalseStaysSuccessWhenWin32CodeOneIsRetried) {
+  ir::virtual_time vt;
+  const auto p = ir::retry_policy::parse("retry_on=1, attempts=2, initial=1ms").value();
+  const auto r = ir::retry(
+      p, [] { return ir::hresult{1}; }, ir::options().with_time(vt));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.value(), ir::hresult{1});
+  int calls = 0;
+  const auto w = ir::retry(
+      p, [&] { return ++calls < 2 ? 1u : 0u; }, ir::options().with_time(vt));
+  EXPECT_TRUE(w);
+  EXPECT_EQ(calls, 2) << "the DWORD 1 is the Win32 code the site retries";
+}

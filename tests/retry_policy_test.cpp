@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
+#include <iterator>
+#include <optional>
 #include <ostream>
 #include <string>
 
@@ -33,14 +37,15 @@ TEST(PolicyParse, EveryKey) {
   const auto p = ir::retry_policy::parse(
       " attempts = 7 ; timeout=1.5s, backoff=linear, initial=10ms, multiplier=1.5, step=250us, "
       "max_delay=1min, jitter=12.5%, retry_on=5|0x800706BE, never_retry=ERROR_BUSY, "
-      "at_deadline=give_up, seed=18446744073709551615 ");
+      "success_on=ERROR_IPSEC_QM_POLICY_NOT_FOUND, idempotent=yes, at_deadline=give_up, "
+      "seed=18446744073709551615 ");
   ASSERT_TRUE(p) << p.error().message;
   const auto& s = p.value().settings();
   EXPECT_EQ(s.attempts, 7u);
   EXPECT_EQ(s.timeout, 1500ms);
   EXPECT_EQ(s.delays.strategy, ir::backoff_strategy::linear);
   EXPECT_EQ(s.delays.initial, 10ms);
-  EXPECT_EQ(s.delays.multiplier, 1.5);
+  EXPECT_EQ(s.delays.multiplier, 2.0) << "linear ignores multiplier: make() resets it";
   EXPECT_EQ(s.delays.step, 250us);
   EXPECT_EQ(s.delays.max_delay, 60s);
   EXPECT_EQ(s.delays.jitter, ir::jitter_mode::proportional);
@@ -48,11 +53,15 @@ TEST(PolicyParse, EveryKey) {
   EXPECT_TRUE(s.classify.retry_on_codes().contains(5));
   EXPECT_TRUE(s.classify.retry_on_codes().contains(1726));  // HRESULT normalized
   EXPECT_TRUE(s.classify.never_retry_codes().contains(170));
+  EXPECT_TRUE(s.classify.success_codes().contains(13001));
+  EXPECT_EQ(s.classify.site(), ir::idempotency::idempotent);
   EXPECT_EQ(s.on_deadline, ir::at_deadline::give_up);
   EXPECT_EQ(s.seed, 18446744073709551615ull);
   // The classification tweaks take effect.
   EXPECT_EQ(p.value().classify()(5u), ir::verdict::transient);
   EXPECT_EQ(p.value().classify()(170u), ir::verdict::permanent);
+  EXPECT_EQ(p.value().classify()(13001u), ir::verdict::success);
+  EXPECT_EQ(p.value().classify()(1726u), ir::verdict::transient) << "idempotent=yes";
 }
 
 TEST(PolicyParse, UnboundedTimeoutNeedsAttempts) {
@@ -129,8 +138,8 @@ TEST(PolicyMake, DesignatedInitializers) {
                                                     .jitter = ir::jitter_mode::none}});
   ASSERT_TRUE(p) << p.error().message;
   EXPECT_EQ(p.value().format(),
-            "attempts=5, timeout=2s, backoff=constant, initial=50ms, multiplier=2, "
-            "max_delay=2s, jitter=none, at_deadline=final_call");
+            "attempts=5, timeout=2s, backoff=constant, initial=50ms, max_delay=2s, jitter=none, "
+            "at_deadline=final_call");
 }
 
 TEST(PolicyMake, RejectsWhatParseRejects) {
@@ -260,5 +269,227 @@ INSTANTIATE_TEST_SUITE_P(
         bad_policy{"timeout=1.0001ns", ir::policy_errc::bad_value, 9, "1.0001ns", "duration"},
         bad_policy{"timeout=1.00000000001s", ir::policy_errc::bad_value, 9, "1.00000000001s",
                    "duration"},
+        bad_policy{"retry_on=0", ir::policy_errc::out_of_range, 10, "0",
+                   "retry_on cannot list ERROR_SUCCESS (0): a success code cannot be retried"},
+        bad_policy{"never_retry=ERROR_SUCCESS", ir::policy_errc::out_of_range, 13, "ERROR_SUCCESS",
+                   "never_retry cannot list ERROR_SUCCESS (0)"},
+        bad_policy{"success_on=13001| 0", ir::policy_errc::out_of_range, 19, "0",
+                   "success_on cannot list ERROR_SUCCESS (0)"},
+        bad_policy{"retry_on=5|0x00070005", ir::policy_errc::out_of_range, 12, "0x00070005",
+                   "retry_on cannot list the success HRESULT 0x00070005"},
+        bad_policy{"retry_on=5, success_on=ERROR_ACCESS_DENIED", ir::policy_errc::inconsistent, 13,
+                   "success_on", "code ERROR_ACCESS_DENIED is in both retry_on and success_on"},
+        bad_policy{"success_on=1722, timeout=1s, never_retry=1722", ir::policy_errc::inconsistent,
+                   30, "never_retry", "is in both never_retry and success_on"},
+        bad_policy{"idempotent=maybe", ir::policy_errc::bad_value, 12, "maybe", "yes or no"},
+        bad_policy{"idempotent=", ir::policy_errc::bad_value, 12, "idempotent=", "missing value"},
         bad_policy{"retry_on=1|2|3|4|5|6|7|8|9|10|11|12|13|14|15|16|17",
                    ir::policy_errc::out_of_range, 49, "17", "at most 16"}));
+
+// ---- success codes in the lists, success_on, idempotent (issue 11 item 6, issue 12 item 2) ----
+
+TEST(Parse, RetryOnRefusesErrorSuccess) {
+  const auto p = ir::retry_policy::parse("timeout=1s, retry_on=0");
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().message,
+            "column 22: retry_on cannot list ERROR_SUCCESS (0): a success code cannot be retried");
+  // Whatever the spelling of success.
+  for (const char* text :
+       {"retry_on=ERROR_SUCCESS", "retry_on=0x0", "never_retry=0", "never_retry=ERROR_SUCCESS",
+        "success_on=0", "retry_on=0x00070005", "never_retry=0X40000000", "success_on=0x00320012"}) {
+    const auto q = ir::retry_policy::parse(text);
+    ASSERT_FALSE(q) << text;
+    EXPECT_EQ(q.error().code, ir::policy_errc::out_of_range) << text;
+    EXPECT_NE(q.error().message.find(" cannot list "), std::string::npos) << q.error().message;
+  }
+  // Failures stay listable: 0x80070000 is a failure (not ERROR_SUCCESS); a positive number not
+  // written as an HRESULT is a Win32 code, and a warning is a Win32 code like any other.
+  for (const char* text :
+       {"retry_on=0x80070000", "never_retry=99999", "retry_on=0x1869F", "never_retry=0x000032DF",
+        "never_retry=WARNING_IPSEC_QM_POLICY_PRUNED", "success_on=65535"}) {
+    const auto q = ir::retry_policy::parse(text);
+    EXPECT_TRUE(q) << text << ": " << q.error().message;
+  }
+  EXPECT_EQ(ir::retry_policy::parse("retry_on=0x80070000").value().format(),
+            "attempts=unlimited, timeout=30s, backoff=exponential, initial=20ms, multiplier=2, "
+            "max_delay=2s, jitter=20%, retry_on=0x80070000, at_deadline=final_call");
+}
+
+TEST(Make, RefusesSuccessCodesSetInCode) {
+  const auto refused = [](auto set_code, const char* key) {
+    ir::retry_settings s;
+    set_code(s.classify);
+    const auto p = ir::retry_policy::make(s);
+    ASSERT_FALSE(p) << key;
+    EXPECT_EQ(p.error().code, ir::policy_errc::out_of_range) << key;
+    EXPECT_EQ(p.error().token, key);
+    EXPECT_EQ(p.error().column, 0u);
+    EXPECT_EQ(p.error().message.rfind(std::string(key) + " cannot list ", 0), 0u)
+        << p.error().message;
+  };
+  refused([](ir::classifier& c) { c.retry_on(0); }, "retry_on");
+  refused([](ir::classifier& c) { c.never_retry(0); }, "never_retry");
+  refused([](ir::classifier& c) { c.map_to_success(0); }, "success_on");
+}
+
+TEST(Make, NormalizesCodesSetInCode) {
+  ir::retry_settings s;
+  s.classify.retry_on(0x80070005);  // E_ACCESSDENIED: ERROR_ACCESS_DENIED as an HRESULT
+  s.classify.retry_on(5);
+  s.classify.map_to_success(0x800732C9);  // HRESULT of ERROR_IPSEC_QM_POLICY_NOT_FOUND (13001)
+  const auto p = ir::retry_policy::make(s);
+  ASSERT_TRUE(p) << p.error().message;
+  EXPECT_EQ(p.value().classify().retry_on_codes().size(), 1u);
+  EXPECT_TRUE(p.value().classify().retry_on_codes().contains(5));
+  EXPECT_TRUE(p.value().classify().success_codes().contains(13001));
+  EXPECT_EQ(p.value().classify()(5u), ir::verdict::transient);
+  // The same code as an HRESULT in two lists is a conflict once normalized.
+  ir::retry_settings both;
+  both.classify.retry_on(0x80070005);
+  both.classify.map_to_success(5);
+  const auto conflict = ir::retry_policy::make(both);
+  ASSERT_FALSE(conflict);
+  EXPECT_EQ(conflict.error().message,
+            "code ERROR_ACCESS_DENIED is in both retry_on and success_on");
+  EXPECT_EQ(conflict.error().token, "success_on");
+}
+
+TEST(Parse, SuccessOnAndIdempotent) {
+  const auto p = ir::retry_policy::parse(
+      "success_on=ERROR_IPSEC_QM_POLICY_NOT_FOUND|0x800732CC, idempotent=yes");
+  ASSERT_TRUE(p) << p.error().message;
+  const ir::classifier& c = p.value().classify();
+  EXPECT_EQ(c(13001u), ir::verdict::success);
+  EXPECT_EQ(c(13004u), ir::verdict::success);  // 0x800732CC = ERROR_IPSEC_MM_POLICY_NOT_FOUND
+  EXPECT_EQ(c(1726u), ir::verdict::transient);
+  EXPECT_EQ(p.value().format(),
+            "attempts=unlimited, timeout=30s, backoff=exponential, initial=20ms, multiplier=2, "
+            "max_delay=2s, jitter=20%, "
+            "success_on=ERROR_IPSEC_QM_POLICY_NOT_FOUND|ERROR_IPSEC_MM_POLICY_NOT_FOUND, "
+            "idempotent=yes, at_deadline=final_call");
+  EXPECT_EQ(ir::retry_policy::parse("idempotent=no").value(), ir::retry_policy{});
+}
+
+TEST(Parse, SuccessOnAndIdempotentOverABase) {
+  ir::retry_settings s;
+  s.classify.map_to_success(13001);
+  s.classify.set_idempotency(ir::idempotency::idempotent);
+  const auto base = ir::retry_policy::make(s).value();
+  // Not given: the base's codes and idempotency stay.
+  const auto kept = ir::retry_policy::parse("timeout=5s", base).value();
+  EXPECT_EQ(kept.classify().success_codes(), base.classify().success_codes());
+  EXPECT_EQ(kept.classify().site(), ir::idempotency::idempotent);
+  // Given: they replace the base's.
+  const auto replaced = ir::retry_policy::parse("success_on=13004, idempotent=no", base).value();
+  EXPECT_FALSE(replaced.classify().success_codes().contains(13001));
+  EXPECT_TRUE(replaced.classify().success_codes().contains(13004));
+  EXPECT_EQ(replaced.classify().site(), ir::idempotency::non_idempotent);
+  // A text key conflicting with a base key points at the text's.
+  const auto conflict = ir::retry_policy::parse("timeout=5s, retry_on=13001", base);
+  ASSERT_FALSE(conflict);
+  EXPECT_EQ(conflict.error().column, 13u);
+  EXPECT_EQ(conflict.error().token, "retry_on");
+  EXPECT_EQ(conflict.error().message,
+            "column 13: code ERROR_IPSEC_QM_POLICY_NOT_FOUND is in both retry_on and success_on");
+}
+
+// ---- format() round-trips everything a policy value holds -----------------------------------
+
+TEST(Format, RoundTripsJitterNoneWithPercent50) {
+  ir::retry_settings s;
+  s.delays.jitter = ir::jitter_mode::none;
+  s.delays.jitter_percent = 50;
+  const auto p = ir::retry_policy::make(s);
+  ASSERT_TRUE(p) << p.error().message;
+  const auto again = ir::retry_policy::parse(p.value().format());
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again.value(), p.value()) << p.value().format();
+  // The ignored percentage is reset, so the two ways of saying "no jitter" are one value.
+  EXPECT_EQ(p.value(), ir::retry_policy::parse("jitter=none").value());
+}
+
+TEST(Format, IgnoredStrategyFieldsAreResetAndLeftOut) {
+  ir::retry_settings s;
+  s.delays.strategy = ir::backoff_strategy::constant;
+  s.delays.multiplier = 3;
+  s.delays.step = 7ms;
+  const auto p = ir::retry_policy::make(s).value();
+  EXPECT_EQ(p.delays().multiplier, 2.0);
+  EXPECT_FALSE(p.delays().step);
+  EXPECT_EQ(p.format(),
+            "attempts=unlimited, timeout=30s, backoff=constant, initial=20ms, max_delay=2s, "
+            "jitter=20%, at_deadline=final_call");
+  EXPECT_EQ(ir::retry_policy::parse("backoff=linear, multiplier=3, step=7ms").value().format(),
+            "attempts=unlimited, timeout=30s, backoff=linear, initial=20ms, step=7ms, "
+            "max_delay=2s, jitter=20%, at_deadline=final_call");
+}
+
+// Property: every policy built in code, over combinations of every field, satisfies
+// parse(format(p)) == p, and format() is a fixed point.
+TEST(Format, RoundTripsEveryPolicyBuiltInCode) {
+  using ns = std::chrono::nanoseconds;
+  const std::optional<std::uint32_t> attempts[] = {std::nullopt, 1u, 7u, 4294967295u};
+  const std::optional<ns> timeouts[] = {std::nullopt, 0ns, 1ns, 1500ms, ns::max()};
+  const ir::backoff_strategy strategies[] = {
+      ir::backoff_strategy::constant, ir::backoff_strategy::linear,
+      ir::backoff_strategy::exponential, ir::backoff_strategy::decorrelated};
+  const ns initials[] = {1ns, 20ms, 1000000001ns};
+  const double multipliers[] = {1.0, 1.0000001, 3.25, 1e30};
+  const std::optional<ns> steps[] = {std::nullopt, 0ns, 7ms, 1h};
+  const ns max_delays[] = {2s, 1h, ns::max()};
+  const ir::jitter_mode jitters[] = {ir::jitter_mode::none, ir::jitter_mode::full,
+                                     ir::jitter_mode::equal, ir::jitter_mode::proportional};
+  const double percents[] = {0.001, 12.5, 50, 100};
+  const std::uint32_t codes[] = {5,     13001,      13023,      1722,       99999,
+                                 65535, 0x20000001, 0x80320012, 0x8BADF00D, 0x80070000};
+  const ir::at_deadline deadlines[] = {ir::at_deadline::final_call, ir::at_deadline::give_up};
+  const std::optional<std::uint64_t> seeds[] = {std::nullopt, 0u, 18446744073709551615u};
+
+  ir::splitmix64 pick(20240611);
+  const auto any = [&](const auto& values) -> const auto& {
+    return values[pick() % std::size(values)];
+  };
+  int made = 0;
+  for (int i = 0; i < 4000; ++i) {
+    ir::retry_settings s;
+    s.attempts = any(attempts);
+    s.timeout = any(timeouts);
+    s.delays = {.strategy = any(strategies),
+                .initial = any(initials),
+                .multiplier = any(multipliers),
+                .step = any(steps),
+                .max_delay = any(max_delays),
+                .jitter = any(jitters),
+                .jitter_percent = any(percents)};
+    // Each code goes to at most one list (or none), so the lists never conflict.
+    for (std::uint32_t code : codes) {
+      switch (pick() % 5) {
+        case 0:
+          s.classify.retry_on(code);
+          break;
+        case 1:
+          s.classify.never_retry(code);
+          break;
+        case 2:
+          s.classify.map_to_success(code);
+          break;
+        default:
+          break;
+      }
+    }
+    s.classify.set_idempotency(pick() % 2 ? ir::idempotency::idempotent
+                                          : ir::idempotency::non_idempotent);
+    s.on_deadline = any(deadlines);
+    s.seed = any(seeds);
+
+    const auto p = ir::retry_policy::make(s);
+    if (!p) continue;  // unbounded: covered by the error tests
+    ++made;
+    const std::string text = p.value().format();
+    const auto again = ir::retry_policy::parse(text);
+    ASSERT_TRUE(again) << text << ": " << again.error().message;
+    ASSERT_EQ(again.value(), p.value()) << text;
+    ASSERT_EQ(again.value().format(), text);
+  }
+  EXPECT_GT(made, 3000);
+}

@@ -74,7 +74,7 @@ TEST(Retry, WarningsAreSuccessAndStayVisible) {
   EXPECT_EQ(r.value(), ir::win32_error::warning_ipsec_qm_policy_pruned);
 }
 
-// DESIGN section 3: exponential 10ms x2 capped at 1s with timeout=5s makes 12 calls, the last
+// docs/policies.md: exponential 10ms x2 capped at 1s with timeout=5s makes 12 calls, the last
 // exactly at 5 s.
 TEST(Retry, ExponentialScheduleClipsTheLastSleepToTheDeadline) {
   recorder rec;

@@ -4,9 +4,11 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <regex>
 #include <string>
+#include <system_error>
 
 namespace ir = ipsec_retry;
 
@@ -237,6 +239,82 @@ TEST(WindowsCode, OnlyWin32CategoryCodesAreWindowsCodes) {
 #endif
 }
 
+// The edge values of the HRESULT <-> Win32 mapping: what each one normalizes to, and whether
+// it wraps a Win32 code. No failure HRESULT may come out as 0 (success).
+struct hresult_edge {
+  std::uint32_t hresult;
+  std::optional<std::uint32_t> win32;  // win32_from_hresult
+  std::uint32_t normalized;
+  const char* what;
+};
+
+TEST(Normalize, FailureHresult80070000IsNotSuccess) {
+  const hresult_edge edges[] = {
+      {0x00000000, 0, 0, "S_OK is ERROR_SUCCESS"},
+      {0x80070000, std::nullopt, 0x80070000, "failure, FACILITY_WIN32, code 0: its own bits"},
+      {0x8007FFFF, 0xFFFF, 0xFFFF, "the largest wrapped Win32 code"},
+      {0x80070005, 5, 5, "E_ACCESSDENIED wraps ERROR_ACCESS_DENIED"},
+      {0x00070005, std::nullopt, 0x00070005, "success HRESULT with FACILITY_WIN32: no Win32 code"},
+      {0x00000001, std::nullopt, 1, "S_FALSE keeps its bits"},
+      {0xFFFFFFFF, std::nullopt, 0xFFFFFFFF, "all bits: a failure, facility 0x1FFF"},
+  };
+  for (const auto& e : edges) {
+    const ir::hresult hr{e.hresult};
+    const auto win32 = ir::win32_from_hresult(hr);
+    ASSERT_EQ(win32.has_value(), e.win32.has_value()) << e.what;
+    if (win32) {
+      EXPECT_EQ(ir::to_underlying(*win32), *e.win32) << e.what;
+    }
+    EXPECT_EQ(ir::normalize(hr), e.normalized) << e.what;
+    EXPECT_EQ(ir::windows_code(ir::make_error_code(hr)), e.normalized) << e.what;
+    if (ir::failed(hr)) {
+      EXPECT_NE(ir::normalize(hr), 0u) << e.what;
+      EXPECT_TRUE(ir::make_error_code(hr)) << e.what << ": a failure must be a truthy error_code";
+    }
+  }
+  static_assert(!ir::win32_from_hresult(ir::hresult{0x80070000}));
+  static_assert(ir::normalize(ir::hresult{0x80070000}) == 0x80070000);
+  // Every 0x8007xxxx, and both spellings users type: never success.
+  for (std::uint32_t code = 0; code <= 0xFFFF; ++code) {
+    ASSERT_NE(ir::normalize(ir::hresult{0x80070000u | code}), 0u) << code;
+  }
+  EXPECT_EQ(ir::parse_code("0x80070000").value(), 0x80070000u);
+  EXPECT_EQ(ir::parse_code("-2147024896").value(), 0x80070000u);
+  EXPECT_EQ(ir::make_error_code(ir::hresult{0x80070000}).message(),
+            "Unknown Windows error 0x80070000");
+}
+
+// ---- equivalence with codes of other categories ---------------------------------------------
+
+TEST(Equivalence, LibraryCodesMatchTheirOwnConditions) {
+  const std::error_code mod = ir::make_error_code(ir::win32_error::mod_not_found);
+  EXPECT_EQ(mod, ir::make_error_condition(ir::win32_error::mod_not_found));
+  EXPECT_EQ(ir::make_error_code(ir::hresult{0x8007007E}),
+            ir::make_error_condition(ir::win32_error::mod_not_found));
+  EXPECT_EQ(mod, ir::make_error_condition(ir::hresult{0x8007007E}));
+  EXPECT_NE(mod, ir::make_error_condition(ir::win32_error::proc_not_found));
+  // A code with a portable condition keeps both.
+  const std::error_code denied = ir::make_error_code(ir::win32_error::access_denied);
+  EXPECT_EQ(denied, ir::make_error_condition(ir::win32_error::access_denied));
+  EXPECT_EQ(denied, std::errc::permission_denied);
+  EXPECT_NE(denied, std::errc::timed_out);
+}
+
+TEST(Equivalence, SystemCategoryIsWindowsCodesOnlyOnWindows) {
+  const std::error_code mod = ir::make_error_code(ir::win32_error::mod_not_found);
+  const std::error_code system_126(126, std::system_category());
+  // error_code == error_code compares category and value, on every OS.
+  EXPECT_NE(mod, system_126);
+#ifndef _WIN32
+  // Here system_category() holds errno values: 126 is not ERROR_MOD_NOT_FOUND.
+  EXPECT_NE(mod, std::error_condition(126, std::system_category()));
+  EXPECT_NE(system_126, ir::make_error_condition(ir::win32_error::mod_not_found));
+#else
+  EXPECT_EQ(mod, std::error_condition(126, std::system_category()));
+  EXPECT_EQ(system_126, ir::make_error_condition(ir::win32_error::mod_not_found));
+#endif
+}
+
 struct parse_case {
   const char* text;
   std::uint32_t expected;
@@ -260,7 +338,7 @@ INSTANTIATE_TEST_SUITE_P(
                     parse_case{"0x800732DF", 13023}, parse_case{"-2147011873", 13023},
                     parse_case{"ERROR_IPSEC_QM_POLICY_PENDING_DELETION", 13023},
                     parse_case{"  13023\t", 13023}, parse_case{"0", 0},
-                    parse_case{"ERROR_SUCCESS", 0}, parse_case{"0x80070000", 0},
+                    parse_case{"ERROR_SUCCESS", 0}, parse_case{"0x80070000", 0x80070000},
                     parse_case{"FWP_E_TIMEOUT", 0x80320012}, parse_case{"0x80320012", 0x80320012},
                     parse_case{"4294967295", 0xFFFFFFFF}, parse_case{"+5", 5},
                     parse_case{"-2147483648", 0x80000000}, parse_case{"99999", 99999},

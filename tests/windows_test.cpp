@@ -69,6 +69,13 @@ TEST(windows_text, ipsec_codes_get_the_library_text_not_the_system_one) {
   EXPECT_EQ(from_hresult.message(), "The Quick Mode policy is pending deletion.");
 }
 
+// 0x80070000 is a failure; FormatMessageW describes it as ERROR_SUCCESS ("Success." under Wine).
+TEST(windows_text, failure_hresult_80070000_is_not_described_as_success) {
+  EXPECT_EQ(message(0x80070000), "Unknown Windows error 0x80070000");
+  EXPECT_EQ(ir::make_error_code(ir::hresult{0x80070000}).message(),
+            "Unknown Windows error 0x80070000");
+}
+
 TEST(windows_text, every_table_code_gets_its_table_text) {
   for (const ir::code_info& info : ir::known_codes()) {
     EXPECT_EQ(message(info.value), std::string(info.message)) << info.name;
@@ -129,6 +136,42 @@ TEST(windows_code, system_category_codes_are_classified_like_win32_codes) {
   const std::error_code access_denied(5, std::system_category());
   EXPECT_EQ(site(access_denied), ir::verdict::permanent);
   EXPECT_EQ(site(std::error_code(0, std::system_category())), ir::verdict::success);
+}
+
+// --- equivalence with std::system_category(), both directions -----------------------------------
+
+// Finding: under Wine, `r.error().code == std::error_code(126, std::system_category())` was
+// false. error_code == error_code stays exact by the standard's rules; the comparison against a
+// condition, in either direction, is what says "the same Windows code".
+TEST(Equivalence, SystemCategoryCode126IsModNotFoundBothWays) {
+  const std::error_code library = ir::make_error_code(ir::win32_error::mod_not_found);
+  const std::error_code system(126, std::system_category());
+  EXPECT_TRUE(library == std::error_condition(126, std::system_category()));
+  EXPECT_TRUE(system == ir::make_error_condition(ir::win32_error::mod_not_found));
+  EXPECT_TRUE(std::error_condition(126, std::system_category()) == library);
+  EXPECT_FALSE(library == std::error_condition(127, std::system_category()));
+  EXPECT_FALSE(std::error_code(127, std::system_category()) ==
+               ir::make_error_condition(ir::win32_error::mod_not_found));
+  EXPECT_FALSE(library == system) << "error_code == error_code compares categories exactly";
+}
+
+TEST(Equivalence, EveryTableCodeMatchesItsSystemCategoryValue) {
+  for (const ir::code_info& info : ir::known_codes()) {
+    const auto value = static_cast<int>(info.value);
+    const std::error_code library(value, ir::win32_category());
+    EXPECT_TRUE(library == std::error_condition(value, std::system_category())) << info.name;
+    EXPECT_TRUE(std::error_code(value, std::system_category()) ==
+                std::error_condition(value, ir::win32_category()))
+        << info.name;
+  }
+  // An HRESULT stored in system_category() normalizes like any other.
+  const std::error_code system_hresult(static_cast<int>(hresult_qm_pending_deletion),
+                                       std::system_category());
+  EXPECT_TRUE(system_hresult ==
+              ir::make_error_condition(ir::win32_error::ipsec_qm_policy_pending_deletion));
+  // generic_category values are errno values, never Windows codes.
+  EXPECT_FALSE(std::error_code(5, std::generic_category()) ==
+               ir::make_error_condition(ir::win32_error::access_denied));
 }
 
 }  // namespace

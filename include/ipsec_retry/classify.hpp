@@ -159,6 +159,11 @@ class classifier {
     never_retry_ = {};
     note(true);
   }
+  /// Forget this site's codes mapped to success.
+  constexpr void clear_success() noexcept {
+    success_ = {};
+    note(true);
+  }
 
   constexpr idempotency site() const noexcept { return site_; }
   constexpr const code_set& retry_on_codes() const noexcept { return retry_on_; }

@@ -79,18 +79,30 @@ struct steady_clock_source {
   time_point now() const noexcept { return std::chrono::steady_clock::now(); }
 };
 
-/// The default sleeper: a cancellable real wait. A stop request interrupts it promptly (on
-/// Linux a condition variable that the stop callback notifies; see the branch below for
-/// MinGW). Stateless; allocates nothing.
+#if defined(_WIN32)
+namespace detail {
+/// real_sleeper's wait with MinGW-w64's libstdc++: a waitable timer, the token polled between
+/// slices (src/windows_sleep.cpp). Same contract as sleep_for.
+bool windows_sleep_for(nanoseconds d, const std::stop_token& stop);
+}  // namespace detail
+#endif
+
+/// The default sleeper: a cancellable real wait. A stop request interrupts it promptly (a
+/// condition variable that the stop callback notifies; on MinGW a waitable timer, see the
+/// branch below). Stateless; allocates nothing.
 struct real_sleeper {
   using time_domain = real_time_domain;
   bool sleep_for(nanoseconds d, const std::stop_token& stop) const {
     if (stop.stop_requested()) return false;
     if (d <= nanoseconds::zero()) return true;
-#if defined(__GLIBCXX__) && !defined(_GLIBCXX_HAVE_LINUX_FUTEX)
-    // libstdc++ without futexes (MinGW-w64 GCC 12): ~stop_callback, racing its callback on the
+#if defined(__GLIBCXX__) && !defined(_GLIBCXX_HAVE_LINUX_FUTEX) && defined(_WIN32)
+    // MinGW-w64 (GCC 12's libstdc++, no futexes): ~stop_callback, racing its callback on the
     // thread that requested the stop, waits on a semaphore whose mutex/condvar fallback can miss
-    // the wake-up and block forever. Poll the token in slices of at most 1 ms instead.
+    // the wake-up and block forever. So no stop_callback: a (high-resolution) waitable timer
+    // re-armed in 2 ms slices, the token checked between them (src/windows_sleep.cpp).
+    return detail::windows_sleep_for(d, stop);
+#elif defined(__GLIBCXX__) && !defined(_GLIBCXX_HAVE_LINUX_FUTEX)
+    // Other libstdc++ builds without futexes, same race: poll the token in 1 ms slices.
     const auto start = std::chrono::steady_clock::now();
     for (;;) {
       const nanoseconds left = d - (std::chrono::steady_clock::now() - start);

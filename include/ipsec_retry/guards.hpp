@@ -7,8 +7,9 @@
 //
 //   ipsec_retry::retry_budget budget({.max_tokens = 10, .token_ratio = 0.1});
 //   ipsec_retry::circuit_breaker breaker({.failure_threshold = 5, .cool_down = 30s});
-//   auto r = ipsec_retry::retry(policy, op,
-//       ipsec_retry::retry_options{.guard = ipsec_retry::guard_all{{&budget}, {&breaker}}});
+//   auto both = ipsec_retry::guard_all{ipsec_retry::budget_guard{&budget},
+//                                      ipsec_retry::breaker_guard{&breaker}};
+//   auto r = ipsec_retry::retry(policy, op, ipsec_retry::options().with_guard(both));
 //
 // The guard contract (what retry(), the typed operations, the CLI simulator and any event loop
 // of yours rely on). A guard G is a copyable value with

@@ -30,6 +30,7 @@
 #include <ipsec_retry/detail/op_result.hpp>
 #include <ipsec_retry/guards.hpp>
 #include <ipsec_retry/retry_error.hpp>
+#include <ipsec_retry/retry_options.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 #include <ipsec_retry/win32_error.hpp>
 
@@ -118,157 +119,145 @@ class retry_state {
   bool final_call_scheduled_ = false;  // the last delay was clipped to the deadline
 };
 
-/// The default on_retry hook: does nothing (and costs no clock read).
-struct no_retry_hook {
-  void operator()(std::uint32_t, const std::error_code&, std::chrono::nanoseconds) const noexcept {}
-};
+namespace detail {
 
-/// How retry() reads time, waits, reports and stops. The fields, in declaration order (the
-/// order designated initializers must follow): clock, sleeper, on_retry, stop, deadline, guard.
-///
-/// Build it with the builders, which compile on every compiler (g++ 12, clang 14, MSVC,
-/// MinGW) because they need no class template argument deduction:
-///   ipsec_retry::options()                                    real time, no hook
-///   ipsec_retry::options().with_time(vt)                      virtual time: vt's clock+sleeper
-///   ipsec_retry::options().with_on_retry(log).with_stop(source.get_token())
-///   ipsec_retry::options().with_guard(site.guard()).with_deadline(t)
-/// or, where the compiler deduces aggregate templates (g++ >= 11, clang >= 17, MSVC 19.28),
-///   ipsec_retry::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()}
-/// on_retry(call, code, next_delay) runs after call `call` failed transiently, before the
-/// sleep of `next_delay`. `guard` (guards.hpp: a retry_budget, a circuit_breaker, both) is asked
-/// before every call and told every verdict; the default no_guard costs nothing. A virtual clock
-/// with the real sleeper, or the reverse, does not compile (clock.hpp).
-template <clock_source Clock = steady_clock_source, sleeper Sleeper = real_sleeper,
-          class OnRetry = no_retry_hook, class Guard = no_guard>
-struct retry_options {
-  static_assert(same_time_domain<Clock, Sleeper>,
-                "ipsec_retry::retry_options: the clock and the sleeper are of different time "
-                "domains (a virtual clock with the real sleeper spins through real time while "
-                "the clock stands still, and the reverse never sleeps); pass both from one "
-                "source: options().with_time(vt)");
+template <class Options>
+inline constexpr bool has_event_hook = !std::is_same_v<decltype(Options::on_event), no_event_hook>;
+template <class Options>
+inline constexpr bool has_hook =
+    has_event_hook<Options> || !std::is_same_v<decltype(Options::on_retry), no_retry_hook>;
 
-  Clock clock{};
-  Sleeper sleeper{};
-  OnRetry on_retry{};
-  std::stop_token stop{};
-  std::optional<time_point> deadline{};  ///< absolute; the earlier of it and start + timeout wins
-  Guard guard{};
-
-  /// The same options reading `time.clock()` and sleeping with `time.sleeper()` (virtual_time,
-  /// or any type with both): clock and sleeper always come as a matched pair.
-  template <class Time>
-  requires requires(Time& t) {
-    { t.clock() } -> clock_source;
-    { t.sleeper() } -> ipsec_retry::sleeper;
+// Calls the op (with the loop's stop token if it takes one); with a translator installed, an
+// exception it maps to a code becomes that call's result instead of propagating.
+template <class Op, class Translate>
+auto call_op(Op& op, const std::stop_token& stop, const Translate& translate) {
+  if constexpr (std::is_same_v<Translate, no_exception_translator>) {
+    return invoke_op(op, stop);
+  } else {
+    using raw = op_return_t<Op>;
+    try {
+      return translated<raw>{invoke_op(op, stop), {}};
+    } catch (...) {
+      std::optional<std::error_code> code = translate(std::current_exception());
+      if (!code) throw;
+      return translated<raw>{std::nullopt, *code};
+    }
   }
-  auto with_time(Time& time) const {
-    return retry_options<decltype(time.clock()), decltype(time.sleeper()), OnRetry, Guard>{
-        time.clock(), time.sleeper(), on_retry, stop, deadline, guard};
-  }
-  /// A clock and a sleeper of your own (they must be of the same time domain).
-  template <clock_source C, ipsec_retry::sleeper S>
-  retry_options<C, S, OnRetry, Guard> with_clock_and_sleeper(C c, S s) const {
-    return {std::move(c), std::move(s), on_retry, stop, deadline, guard};
-  }
-  template <class Hook>
-  retry_options<Clock, Sleeper, Hook, Guard> with_on_retry(Hook hook) const {
-    return {clock, sleeper, std::move(hook), stop, deadline, guard};
-  }
-  template <class G>
-  retry_options<Clock, Sleeper, OnRetry, G> with_guard(G g) const {
-    return {clock, sleeper, on_retry, stop, deadline, std::move(g)};
-  }
-  retry_options with_stop(std::stop_token token) const {
-    retry_options copy = *this;
-    copy.stop = std::move(token);
-    return copy;
-  }
-  retry_options with_deadline(time_point at) const {
-    retry_options copy = *this;
-    copy.deadline = at;
-    return copy;
-  }
-};
-
-/// Real time, no hook, no stop token, no guard: the start of every builder chain.
-inline retry_options<> options() noexcept {
-  return {};
 }
 
-namespace detail {
+// What the loop tells on_event, and the retry_error it returns when it stops without success.
+template <class Options>
+struct reporter {
+  const Options* options;
+  time_point start;
+
+  void event(retry_event::kind what, std::uint32_t call, const std::error_code& code,
+             nanoseconds attempt, time_point now, nanoseconds next = {},
+             stop_reason reason = {}) const {
+    if constexpr (has_event_hook<Options>) {
+      options->on_event(
+          retry_event{what, options->site, call, code, attempt, now - start, next, reason});
+    }
+  }
+  retry_error give_up(const std::error_code& code, stop_reason reason, std::uint32_t calls,
+                      nanoseconds attempt, time_point now) const {
+    event(retry_event::kind::gave_up, calls, code, attempt, now, {}, reason);
+    return retry_error{code, reason, calls, now - start, options->site};
+  }
+};
 
 // The loop after a first call that did not succeed. Kept apart from retry() so the fast path
 // stays small enough to inline.
-template <class Op, class Clock, class Sleeper, class OnRetry, class Guard>
-retry_result<retry_value_t<Op>> retry_after_failure(
-    const retry_policy& policy, Op& op,
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options, Clock& clock, time_point start,
-    op_return_t<Op> r, verdict v) {
-  using traits = op_result<op_return_t<Op>>;
-  Sleeper sleeper = options.sleeper;
-  retry_state state(policy, start, options.deadline);
-  const auto stopped = [&](stop_reason reason, time_point at) {
-    return retry_error{traits::error(r), reason, state.calls(), at - start};
-  };
+template <class Op, class Options, class R>
+retry_result<retry_value_t<Op>> retry_after_failure(const retry_policy& policy, Op& op,
+                                                    const Options& options,
+                                                    const reporter<Options>& report,
+                                                    decltype(Options::clock)& clock, R r,
+                                                    verdict v) {
+  using traits = op_result<R>;
+  auto sleeper = options.sleeper;
+  retry_state state(policy, report.start, options.deadline);
+  time_point call_start = report.start;
   for (;;) {
     const time_point end = clock.now();
+    const nanoseconds attempt = end - call_start;
     next_step step = state.on_call_end(v, end);
-    if (step.what == next_step::action::succeed) return traits::value(std::move(r));
-    if (step.what == next_step::action::stop) return stopped(step.reason, end);
-    held_admission<Guard> pass(options.guard);  // released unless the call is recorded
-    if constexpr (Guard::active) {
+    if (step.what == next_step::action::succeed) {
+      report.event(retry_event::kind::succeeded, state.calls(), traits::error(r), attempt, end);
+      return traits::value(std::move(r));
+    }
+    if (step.what == next_step::action::stop) {
+      return report.give_up(traits::error(r), step.reason, state.calls(), attempt, end);
+    }
+    held_admission<decltype(Options::guard)> pass(options.guard);  // released unless recorded
+    if constexpr (decltype(Options::guard)::active) {
       // Refused before sleeping: no point waiting for a call that will not be made.
       if (auto refused = pass.admit(state.calls() + 1)) {
-        return retry_error{refused->code ? refused->code : traits::error(r), refused->reason,
-                           state.calls(), end - start};
+        return report.give_up(refused->code ? refused->code : traits::error(r), refused->reason,
+                              state.calls(), attempt, end);
       }
     }
-    if constexpr (!std::is_same_v<OnRetry, no_retry_hook>) {
+    if constexpr (has_hook<Options>) {
       options.on_retry(state.calls(), traits::error(r), step.delay);
-      const time_point after_hook = clock.now();  // the hook's time counts against the deadline
+      report.event(retry_event::kind::retrying, state.calls(), traits::error(r), attempt, end,
+                   step.delay);
+      const time_point after_hook = clock.now();  // the hooks' time counts against the deadline
       step = state.resume(after_hook);
-      if (step.what == next_step::action::stop) return stopped(step.reason, after_hook);
+      if (step.what == next_step::action::stop) {
+        return report.give_up(traits::error(r), step.reason, state.calls(), attempt, after_hook);
+      }
     }
     if (!sleeper.sleep_for(step.delay, options.stop)) {
-      return stopped(stop_reason::cancelled, clock.now());
+      return report.give_up(traits::error(r), stop_reason::cancelled, state.calls(), attempt,
+                            clock.now());
     }
-    const time_point call_start = clock.now();  // read again: no call after the deadline
-    if (const auto late = state.before_call(call_start)) return stopped(*late, call_start);
-    r = std::invoke(op);
+    call_start = clock.now();  // read again: no call after the deadline
+    if (const auto late = state.before_call(call_start)) {
+      return report.give_up(traits::error(r), *late, state.calls(), attempt, call_start);
+    }
+    r = call_op(op, options.stop, options.translate);
     v = traits::classify(policy.classify(), r);
-    if constexpr (Guard::active) pass.record(v, traits::windows(r));
+    if constexpr (decltype(Options::guard)::active) pass.record(v, traits::windows(r));
   }
 }
 
 }  // namespace detail
 
 /// Calls `op` until it succeeds or `policy` says stop, reading time from options.clock and
-/// waiting with options.sleeper. Returns the op's value (for code-returning ops: the success
-/// or warning code itself, e.g. WARNING_IPSEC_QM_POLICY_PRUNED), or a retry_error. What the op
-/// may return, and how each type is read: docs/policies.md ("What the op may return").
-template <class Op, class Clock, class Sleeper, class OnRetry, class Guard>
+/// waiting with options.sleeper (retry_options.hpp). Returns the op's value (for code-returning
+/// ops: the success or warning code itself, e.g. WARNING_IPSEC_QM_POLICY_PRUNED), or a
+/// retry_error. What the op may return, and how each type is read: docs/policies.md ("What the
+/// op may return"). An op taking a std::stop_token receives options.stop.
+template <class Op, class Clock, class Sleeper, class OnRetry, class Guard, class OnEvent,
+          class Translate>
 retry_result<detail::retry_value_t<Op>> retry(
     const retry_policy& policy, Op&& op,
-    const retry_options<Clock, Sleeper, OnRetry, Guard>& options) {
-  using traits = detail::op_result<detail::op_return_t<Op>>;
+    const retry_options<Clock, Sleeper, OnRetry, Guard, OnEvent, Translate>& options) {
+  using options_type = retry_options<Clock, Sleeper, OnRetry, Guard, OnEvent, Translate>;
   Clock clock = options.clock;
-  const time_point start = clock.now();
+  const detail::reporter<options_type> report{&options, clock.now()};
   if (options.stop.stop_requested()) [[unlikely]] {
-    return retry_error{make_error_code(win32_error::cancelled), stop_reason::cancelled, 0,
-                       std::chrono::nanoseconds::zero()};
+    return report.give_up(make_error_code(win32_error::cancelled), stop_reason::cancelled, 0,
+                          nanoseconds::zero(), report.start);
   }
   held_admission<Guard> pass(options.guard);  // released unless the call is recorded
   if constexpr (Guard::active) {
     if (auto refused = pass.admit(1)) {
-      return retry_error{refused->code, refused->reason, 0, std::chrono::nanoseconds::zero()};
+      return report.give_up(refused->code, refused->reason, 0, nanoseconds::zero(), report.start);
     }
   }
-  detail::op_return_t<Op> r = std::invoke(op);
+  auto r = detail::call_op(op, options.stop, options.translate);
+  using traits = detail::op_result<decltype(r)>;
   const verdict v = traits::classify(policy.classify(), r);
   if constexpr (Guard::active) pass.record(v, traits::windows(r));
-  if (v == verdict::success) [[likely]]
+  if (v == verdict::success) [[likely]] {
+    if constexpr (detail::has_event_hook<options_type>) {
+      const time_point end = clock.now();  // only with an event hook: the attempt's duration
+      report.event(retry_event::kind::succeeded, 1, traits::error(r), end - report.start, end);
+    }
     return traits::value(std::move(r));
-  return detail::retry_after_failure(policy, op, options, clock, start, std::move(r), v);
+  }
+  return detail::retry_after_failure<Op>(policy, op, options, report, clock, std::move(r), v);
 }
 
 /// retry() in real time (steady_clock, a cancellable real sleep), no hook, no stop token.

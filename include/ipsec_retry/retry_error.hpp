@@ -51,19 +51,39 @@ struct retry_error {
   stop_reason reason;                ///< why retrying stopped
   std::uint32_t calls;               ///< calls made, 0 if cancelled before the first
   std::chrono::nanoseconds elapsed;  ///< from the start of call 1 until the loop stopped
+  std::string_view site{};  ///< the call site's name, when the options named one (retry_options)
 
-  /// e.g. "ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023): The Quick Mode policy is pending
-  /// deletion. [deadline_exceeded after 11 calls in 5s]". Allocates; call it off the hot path.
+  /// e.g. "qm.delete: ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023): The Quick Mode policy is
+  /// pending deletion. [deadline_exceeded after 11 calls in 5s]" (the site's name first when
+  /// there is one; durations as format_human_duration gives them). Allocates; call it off the
+  /// hot path.
   std::string message() const;
 
   friend bool operator==(const retry_error&, const retry_error&) = default;
 };
-/// Outcome's hooks: `.value()` on a failed retry throws std::system_error(code) whose what()
-/// is message().
+/// What `.value()` on a failed retry throws: a std::system_error whose code() is the last
+/// Windows code and whose what() is message(), once; error() gives the whole retry_error.
+class retry_exception : public std::system_error {
+ public:
+  explicit retry_exception(const retry_error& e);
+  const char* what() const noexcept override { return message_.c_str(); }
+  const retry_error& error() const noexcept { return error_; }
+
+ private:
+  retry_error error_;
+  std::string message_;
+};
+
+/// Outcome's hooks: `.value()` on a failed retry throws retry_exception.
 inline std::error_code make_error_code(const retry_error& e) noexcept {
   return e.code;
 }
 [[noreturn]] void outcome_throw_as_system_error_with_payload(const retry_error& e);
+
+/// A duration as a person reads it: three significant digits in the largest unit that keeps
+/// the number at least 1 ("1.27s", "120ms", "15.6us", "2.5min", "0ns"); negative durations get a
+/// '-'. For logs and messages; the policy string's exact form is format_duration.
+std::string format_human_duration(std::chrono::nanoseconds d);
 
 /// The value of the op (or its success/warning code), or a retry_error.
 template <class T>

@@ -3,7 +3,7 @@
 // A retry_policy is a validated, copyable value: how many calls (attempts), how long in total
 // (timeout), how long between calls (backoff), what to do at the deadline, and which codes
 // this site retries. Build it in code or parse it from the compact string a host keeps in its
-// config file, environment or registry (grammar: docs/policies.md, DESIGN section 3):
+// config file, environment or registry (grammar: docs/policies.md):
 //
 //   auto p = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms, jitter=none");
 //   if (!p) std::cerr << p.error().message << '\n';   // names the token and its column
@@ -28,7 +28,7 @@
 
 namespace ipsec_retry {
 
-/// What the loop does when the next delay would carry past the deadline (DESIGN section 2).
+/// What the loop does when the next delay would carry past the deadline (docs/policies.md).
 enum class at_deadline : std::uint8_t {
   final_call,  ///< sleep only until the deadline and make one last call there
   give_up,     ///< stop at once with deadline_exceeded
@@ -41,7 +41,7 @@ struct retry_settings {
       attempts{};  ///< calls in total, the first included; unset = unlimited
   std::optional<std::chrono::nanoseconds> timeout = std::chrono::seconds{30};  ///< unset = none
   backoff delays{};       ///< strategy, initial, multiplier, step, cap, jitter
-  classifier classify{};  ///< retry_on / never_retry / map_to_success, idempotency
+  classifier classify{};  ///< retry_on / never_retry / success_on (map_to_success), idempotent
   at_deadline on_deadline = at_deadline::final_call;
   std::optional<std::uint64_t> seed{};  ///< fixes the jitter; unset = fresh_seed() per call
 
@@ -88,21 +88,32 @@ class retry_policy {
   retry_policy() noexcept = default;
 
   /// Validates `s`: attempts >= 1; timeout >= 0; not both unlimited; initial > 0; step and
-  /// max_delay >= 0; initial <= max_delay; multiplier finite and >= 1; 0 < jitter_percent <= 100;
-  /// no code both in retry_on and never_retry.
+  /// max_delay >= 0; initial <= max_delay; multiplier finite and >= 1; 0 < jitter_percent <= 100
+  /// with proportional jitter; no 0 (ERROR_SUCCESS) in retry_on, never_retry or map_to_success
+  /// (a site cannot turn success into a failure whose code is falsy); no code in two of them.
+  ///
+  /// Then normalizes, so that equal behaviour means equal values (and parse(format()) gives
+  /// back the same value): what the chosen mode ignores is reset to its default (multiplier
+  /// unless exponential, step unless linear, jitter_percent unless proportional jitter), and
+  /// the classifier's codes are normalized as an op's result is (0x80070005 becomes 5).
+  /// Normalizing instead of writing ignored fields out keeps the policy string free of keys
+  /// that do nothing. A base policy for parse(text, base) is normalized too: a text that
+  /// switches to exponential gets multiplier 2 unless it gives one.
   static policy_result<retry_policy> make(const retry_settings& s);
 
-  /// Parses a policy string (DESIGN section 3). "" (or only blanks) gives the defaults.
+  /// Parses a policy string (docs/policies.md). "" (or only blanks) gives the defaults.
   /// Errors name the token and its column; an unknown key suggests the nearest valid one.
   static policy_result<retry_policy> parse(std::string_view text);
 
   /// As parse(text), but keys the text does not give keep `base`'s values (a key given
-  /// replaces them; retry_on/never_retry replace base's codes for that key).
+  /// replaces them; retry_on/never_retry/success_on replace base's codes for that key).
   static policy_result<retry_policy> parse(std::string_view text, const retry_policy& base);
 
-  /// The normalized policy string: every key in a fixed order with its canonical value
-  /// (durations in the largest exact unit, codes by name). parse(format()) == *this, except
-  /// for what strings cannot say (map_to_success codes and idempotency, set in code).
+  /// The normalized policy string: the keys in a fixed order with their canonical values
+  /// (durations in the largest exact unit, codes by name); the code lists, seed, step and
+  /// idempotent=yes only when set, multiplier only for exponential backoff. For every value
+  /// make() or parse() returned, parse(format()) == *this: map_to_success codes are written as
+  /// success_on, the idempotency as idempotent.
   std::string format() const;
 
   const retry_settings& settings() const noexcept { return settings_; }

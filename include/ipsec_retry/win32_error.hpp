@@ -9,7 +9,8 @@
 //   * a failure HRESULT that is not FACILITY_WIN32, e.g. FWP_E_TIMEOUT = 0x80320012, stored as
 //     the int with the same 32 bits.
 // HRESULT_FROM_WIN32 values (0x8007xxxx) are normalized back to their Win32 code, so
-// 0x800732DF and 13023 compare equal once turned into error codes.
+// 0x800732DF and 13023 compare equal once turned into error codes. A failure HRESULT never
+// normalizes to 0 (success): 0x80070000 stays 0x80070000.
 #pragma once
 
 #include <boost/outcome/std_result.hpp>
@@ -114,12 +115,15 @@ constexpr hresult hresult_from_win32(win32_error code) noexcept {
   return hresult{0x80000000u | (facility_win32 << 16) | (x & 0xFFFFu)};
 }
 
-/// The inverse of HRESULT_FROM_WIN32: S_OK -> ERROR_SUCCESS, 0x8007xxxx -> xxxx; any other
-/// HRESULT (FWP_E_*, E_FAIL, S_FALSE, ...) carries no Win32 code and gives std::nullopt.
+/// The inverse of HRESULT_FROM_WIN32: S_OK -> ERROR_SUCCESS, 0x8007xxxx -> xxxx for xxxx != 0.
+/// Any other HRESULT carries no Win32 code and gives std::nullopt: FWP_E_*, E_FAIL, S_FALSE,
+/// a success HRESULT with FACILITY_WIN32 (0x00070005), and 0x80070000, a *failure* with
+/// FACILITY_WIN32 and code 0, which HRESULT_FROM_WIN32 never produces (it maps 0 to S_OK) and
+/// which therefore must not read back as ERROR_SUCCESS.
 constexpr std::optional<win32_error> win32_from_hresult(hresult code) noexcept {
   const std::uint32_t x = to_underlying(code);
   if (x == 0) return win32_error::success;
-  if ((x & 0xFFFF0000u) == (0x80000000u | (facility_win32 << 16))) {
+  if ((x & 0xFFFF0000u) == (0x80000000u | (facility_win32 << 16)) && (x & 0xFFFFu) != 0) {
     return win32_error{x & 0xFFFFu};
   }
   return std::nullopt;
@@ -131,6 +135,10 @@ constexpr std::uint32_t normalize(win32_error code) noexcept {
 }
 /// The normalized value of an HRESULT: its Win32 code when it wraps one (S_OK -> 0,
 /// 0x8007xxxx -> xxxx), otherwise the HRESULT's own 32 bits (FWP_E_* stay HRESULTs).
+/// Rule: a failure HRESULT (bit 31 set) never normalizes to 0. 0x80070000 stays 0x80070000, a
+/// code the library does not know, hence permanent. A success HRESULT other than S_OK keeps its
+/// bits too, which read as a Win32 code (S_FALSE = 1 reads as ERROR_INVALID_FUNCTION): a caller
+/// holding a success HRESULT decides success with succeeded() before normalizing.
 constexpr std::uint32_t normalize(hresult code) noexcept {
   const auto win32 = win32_from_hresult(code);
   return win32 ? to_underlying(*win32) : to_underlying(code);
@@ -139,6 +147,23 @@ constexpr std::uint32_t normalize(hresult code) noexcept {
 /// The portable Win32 error category: name() is "win32"; message() gives Microsoft's message
 /// text for every code in the library's table (on Windows, FormatMessageW for the rest). Its
 /// error_code values are normalized codes (see the top of this header). Defined once in src/.
+///
+/// Comparing with codes from elsewhere. On Windows, std::system_category() values are
+/// GetLastError() codes, so the category declares the same value in either category equivalent
+/// (std::error_category::equivalent, both overloads). The standard applies equivalence only
+/// between an error_code and an error_condition; error_code == error_code compares category and
+/// value exactly. So, to ask "is this the same Windows code?":
+///
+///   r.error().code == std::error_condition(126, std::system_category())   // true on Windows
+///   std::error_code(126, std::system_category())
+///       == make_error_condition(win32_error::mod_not_found)              // true on Windows
+///   ec == win32_error::mod_not_found   // exact: true only for a win32_category code
+///
+/// Rule: compare against a *condition* (make_error_condition below, or a std::error_condition)
+/// when the code may come from another category; compare error_codes only when both come from
+/// this library. Elsewhere than Windows, system_category() holds errno values and nothing in it
+/// is equivalent to a Windows code. The portable std::errc conditions keep working
+/// (`make_error_code(win32_error::access_denied) == std::errc::permission_denied`).
 const std::error_category& win32_category() noexcept;
 
 /// An error_code in win32_category holding a normalized value.
@@ -146,6 +171,17 @@ inline std::error_code make_error_code(win32_error code) noexcept {
   return {static_cast<int>(normalize(code)), win32_category()};
 }
 inline std::error_code make_error_code(hresult code) noexcept {
+  return {static_cast<int>(normalize(code)), win32_category()};
+}
+
+/// The same code as an error_condition in win32_category, for comparisons with error_codes of
+/// any category (see win32_category()). Called explicitly: win32_error and hresult are error
+/// *code* enums, and the standard forbids an enum being both, so `ec == win32_error::x` always
+/// means the exact error_code comparison.
+inline std::error_condition make_error_condition(win32_error code) noexcept {
+  return {static_cast<int>(normalize(code)), win32_category()};
+}
+inline std::error_condition make_error_condition(hresult code) noexcept {
   return {static_cast<int>(normalize(code)), win32_category()};
 }
 

@@ -99,9 +99,10 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
     settings.seed = *args.seed;
     policy = retry_policy::make(settings).value();
   }
-  const bool random =
-      !policy->settings().seed && (policy->delays().jitter != jitter_mode::none ||
-                                   policy->delays().strategy == backoff_strategy::decorrelated);
+  // Random only if there is a delay at all: a code the policy does not retry gives one call.
+  const bool random = policy->classify()(code) == verdict::transient && !policy->settings().seed &&
+                      (policy->delays().jitter != jitter_mode::none ||
+                       policy->delays().strategy == backoff_strategy::decorrelated);
 
   if (args.json) {
     // Two arrays, each streamed: the loop runs twice with one seed, so both runs are the same.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "inject.hpp"
 #include "output.hpp"
 
 namespace ipsec_retry::cli {
@@ -470,27 +471,7 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
   ipsec::simulated_agent agent(time.clock());
   const std::wstring name = L"simulated-qm-policy";
   agent.begin_deletion(policy_kind::quick_mode, name, time.now() + completes_after.value());
-  for (const std::string& spec : args.injections) {
-    const std::size_t colon = spec.find(':');
-    const std::string_view number =
-        std::string_view(spec).substr(0, colon == std::string::npos ? spec.size() : colon);
-    std::uint64_t call = 0;
-    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), call);
-    const bool call_ok = colon != std::string::npos && ec == std::errc{} &&
-                         end == number.data() + number.size() && call >= 1;
-    const auto code = colon == std::string::npos
-                          ? result<std::uint32_t>(code_parse_errc::empty)
-                          : parse_code(std::string_view(spec).substr(colon + 1));
-    if (!call_ok || !code) {
-      err << "ipsec-retry simulate: bad --inject '" << spec
-          << "': expected N:CODE, N the call number (1, 2, ...) and CODE a code as for explain "
-             "(e.g. 3:5 or 3:ERROR_ACCESS_DENIED)";
-      if (call_ok && !code) err << "; CODE: " << code.error().message();
-      err << '\n';
-      return exit_bad_input;
-    }
-    agent.inject(call, win32_error{code.value()});
-  }
+  if (!inject_faults(args.injections, agent, err)) return exit_bad_input;
 
   if (args.callers) {
     return run_callers(args, *policy, op, agent, time, name, completes_after.value(),

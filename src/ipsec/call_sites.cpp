@@ -279,12 +279,14 @@ const call_site_registry::site_entry* call_site_registry::find(const site_list& 
 
 namespace {
 
+// `where`: "column N: " when the name stands in a configuration line.
 template <class Sites>
-config_error unknown_site(const Sites& sites, std::string_view name, std::string source) {
+config_error unknown_site(const Sites& sites, std::string_view name, std::string source,
+                          const std::string& where = {}) {
   std::vector<std::string_view> names;
   for (const auto& s : sites) names.push_back(s.name);
   return error(registry_errc::unknown_site, std::move(source), name,
-               "unknown call site '" + std::string(name) + "' (did you mean '" +
+               where + "unknown call site '" + std::string(name) + "' (did you mean '" +
                    std::string(ipsec_retry::detail::nearest_word(name, names)) +
                    "'? hosts add their own sites with define())");
 }
@@ -403,7 +405,7 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
     std::size_t column;
   };
   std::vector<budget_reference> references;
-  std::vector<std::string> seen;  // site names and "budget NAME"
+  std::vector<std::pair<std::string, std::size_t>> seen;  // site / "budget NAME", its line
   std::size_t line_number = 0;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a UTF-8 BOM (Notepad)
   while (!text.empty() || line_number == 0) {
@@ -424,7 +426,9 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) {
       return error(registry_errc::syntax, source, {},
-                   "expected 'site: policy' or 'budget NAME: settings', e.g. "
+                   "column " + std::to_string(line_indent + line.size() + 1) +
+                       ": expected ':' after the site name: 'site: policy' or 'budget NAME: "
+                       "settings', e.g. "
                    "'qm.delete: timeout=60s', got '" +
                        std::string(line) + "'");
     }
@@ -439,11 +443,14 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
                                   ? std::string(budget_keyword) + " " +
                                         std::string(trim(name.substr(budget_keyword.size())))
                                   : std::string(name);
-    if (std::find(seen.begin(), seen.end(), label) != seen.end()) {
+    const auto earlier = std::find_if(seen.begin(), seen.end(),
+                                      [&](const auto& entry) { return entry.first == label; });
+    if (earlier != seen.end()) {
       return error(is_budget_line ? registry_errc::duplicate_budget : registry_errc::duplicate_site,
                    source, label,
-                   is_budget_line ? "this budget already appeared on an earlier line"
-                                  : "this site already appeared on an earlier line");
+                   "column " + std::to_string(line_indent + 1) + ": this " +
+                       (is_budget_line ? "budget" : "site") + " already appeared on line " +
+                       std::to_string(earlier->second));
     }
 
     if (is_budget_line) {
@@ -472,7 +479,10 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
       if (!valid_name(name))
         return error(registry_errc::bad_site_name, source, name, std::string(site_name_rule));
       site_entry* target = find(staged.sites, name);
-      if (target == nullptr) return unknown_site(staged.sites, name, source);
+      if (target == nullptr) {
+        return unknown_site(staged.sites, name, source,
+                            "column " + std::to_string(line_indent + 1) + ": ");
+      }
       auto parsed = parse_site_text(rhs, target->default_policy);
       if (!parsed) {
         // Report the column within the line, not within the policy text after the ':'.
@@ -487,7 +497,7 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
             {source, std::string(name), *update.budget, in_line(update.budget_column)});
       }
     }
-    seen.push_back(label);
+    seen.emplace_back(label, line_number);
     if (text.empty()) break;
   }
   for (const budget_reference& r : references) {

@@ -29,6 +29,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <stop_token>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -124,11 +125,9 @@ template <>
 struct op_result<hresult> {
   using value_type = hresult;
   static verdict classify(const classifier& c, hresult h) noexcept {
-    // Any success HRESULT (S_OK, S_FALSE, ...) is a success unless the site says otherwise.
-    return succeeded(h) && !c.retry_on_codes().contains(to_underlying(h)) &&
-                   !c.never_retry_codes().contains(to_underlying(h))
-               ? verdict::success
-               : c(normalize(h));
+    // Any success HRESULT (S_OK, S_FALSE, ...) is a success: the lists hold Win32 codes and
+    // failure HRESULTs (retry_policy refuses success codes), and S_FALSE is not Win32 code 1.
+    return succeeded(h) ? verdict::success : c(normalize(h));
   }
   static std::error_code error(hresult h) noexcept { return make_error_code(h); }
   static std::optional<std::uint32_t> windows(hresult h) noexcept { return normalize(h); }
@@ -180,8 +179,48 @@ requires is_std_result<R>::value struct op_result<R> {
   }
 };
 
+/// Calls the op, handing it the loop's stop token if it takes one.
 template <class Op>
-using op_return_t = std::remove_cvref_t<std::invoke_result_t<Op&>>;
+decltype(auto) invoke_op(Op& op, const std::stop_token& stop) {
+  if constexpr (std::is_invocable_v<Op&, const std::stop_token&>) {
+    return std::invoke(op, stop);
+  } else {
+    return std::invoke(op);
+  }
+}
+
+template <class Op>
+using op_return_t = std::remove_cvref_t<decltype(invoke_op(
+    std::declval<Op&>(), std::declval<const std::stop_token&>()))>;
+
+/// One call's result when an exception translator is installed: the op's own result, or the
+/// code its exception was translated to. A translated code never becomes a value: one that
+/// the site calls success is refused (permanent), as in a result<T>.
+template <class R>
+struct translated {
+  std::optional<R> value;
+  std::error_code thrown;
+};
+
+template <class R>
+struct op_result<translated<R>> {
+  using inner = op_result<R>;
+  using value_type = typename inner::value_type;
+  static verdict classify(const classifier& c, const translated<R>& t) noexcept {
+    if (t.value) return inner::classify(c, *t.value);
+    if (!t.thrown) return verdict::permanent;
+    const verdict v = c(t.thrown);
+    return v == verdict::success ? verdict::permanent : v;
+  }
+  static std::error_code error(const translated<R>& t) noexcept {
+    if (t.value) return inner::error(*t.value);
+    return t.thrown ? t.thrown : std::make_error_code(std::errc::invalid_argument);
+  }
+  static std::optional<std::uint32_t> windows(const translated<R>& t) noexcept {
+    return t.value ? inner::windows(*t.value) : windows_code(error(t));
+  }
+  static auto value(translated<R>&& t) { return inner::value(std::move(*t.value)); }
+};
 
 template <class Op>
 using retry_value_t = typename op_result<op_return_t<Op>>::value_type;

@@ -18,7 +18,7 @@
 //   if (auto loaded = sites.load_config(text); !loaded) std::cerr << loaded.error().message;
 //   auto site = sites.site("qm.delete").value();   // policy + budget (nullptr if none)
 //   auto r = delete_qm_policy(agent, L"corp-qm", site.policy,
-//                             ipsec_retry::retry_options{.guard = site.guard()});
+//                             ipsec_retry::options().with_guard(site.guard()));
 //
 // Lookups take a shared lock and copy the policy out (no allocation); loads are all-or-nothing
 // and may run concurrently with lookups and with retries using the budgets. A budget lives as

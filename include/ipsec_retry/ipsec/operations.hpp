@@ -66,7 +66,7 @@ struct add_rules {
   bool exists_after_ambiguous_is_done = false;
 };
 
-/// The library's default policy for an operation (DESIGN section 5). Delete waits longest: a
+/// The library's default policy for an operation (docs/simulator.md). Delete waits longest: a
 /// pending deletion lasts until the SAs using the policy are gone.
 ///   delete  "timeout=60s, initial=50ms, max_delay=2s"   (exponential x2, 20% jitter)
 ///   set/add "timeout=30s, initial=20ms, max_delay=1s"
@@ -161,7 +161,7 @@ inline std::chrono::nanoseconds time_left(time_point now, std::optional<time_poi
 }
 
 // The retry loop of a typed operation with coalesced waits (coalesce.hpp). Same rules as
-// retry() (DESIGN section 2) for the calls this caller makes; in addition:
+// retry() (docs/policies.md, the deadline rule) for the calls this caller makes; in addition:
 //   * before each call, a caller that does not lead joins a wait in progress on the object
 //     instead of calling, and waits (bounded by its deadline and stop token) until released
 //     (then it calls at once) or promoted (then it calls at once and leads);

@@ -3,6 +3,11 @@
 
 #include <iostream>
 
+#ifdef CONSUMER_PACKAGE_VERSION
+static_assert(IPSEC_RETRY_VERSION == (CONSUMER_PACKAGE_VERSION),
+              "the CMake package version differs from IPSEC_RETRY_VERSION");
+#endif
+
 int main() {
   namespace ir = ipsec_retry;
   const auto code = ir::parse_code("0x800732DF");
