@@ -221,9 +221,9 @@ result<std::uint32_t> parse_code(std::string_view text) noexcept {
   }
   std::uint32_t bits = 0;
   if (negative) {
-    // A negative decimal is an HRESULT printed as a signed 32-bit LONG.
-    if (magnitude == 0 || magnitude > 0x80000000ull) return code_parse_errc::out_of_range;
-    bits = static_cast<std::uint32_t>(0x100000000ull - magnitude);
+    // A negative decimal is an HRESULT printed as a signed 32-bit LONG; -0 is 0.
+    if (magnitude > 0x80000000ull) return code_parse_errc::out_of_range;
+    bits = static_cast<std::uint32_t>((0x100000000ull - magnitude) & 0xFFFFFFFFull);
   } else {
     if (magnitude > 0xFFFFFFFFull) return code_parse_errc::out_of_range;
     bits = static_cast<std::uint32_t>(magnitude);

@@ -12,10 +12,11 @@
 
 namespace ipsec_retry::cli {
 
-/// Exit codes (docs/cli.md).
+/// Exit codes (docs/cli.md, "Exit status").
 inline constexpr int exit_ok = 0;
-inline constexpr int exit_retry_failed = 1;  ///< a simulated retry ended in failure
-inline constexpr int exit_bad_input = 2;     ///< bad input; the message on stderr names it
+inline constexpr int exit_retry_failed = 1;    ///< a simulated retry ended in failure
+inline constexpr int exit_bad_input = 2;       ///< bad input; the message on stderr names it
+inline constexpr int exit_internal_error = 3;  ///< an unexpected exception (a bug, bad_alloc)
 
 struct explain_args {
   std::vector<std::string> codes;
@@ -33,6 +34,7 @@ struct schedule_args {
   std::string policy;
   std::optional<std::uint64_t> seed;  ///< overrides the policy's seed
   std::uint32_t max_calls = 1000;     ///< stop listing after this many calls
+  std::optional<std::string> code;    ///< the code every call returns; unset: 13023
   bool json = false;
 };
 int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err);

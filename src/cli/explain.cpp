@@ -2,38 +2,99 @@
 #include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/win32_error.hpp>
 
+#include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "commands.hpp"
+#include "hresult_names.hpp"
 #include "output.hpp"
 
 namespace ipsec_retry::cli {
 namespace {
 
+// How a value is shown. The rule (docs/cli.md, "explain"): bit 31 clear = a Win32 code; bits 31
+// and 30 both set (0xC0000000 and up) = an NTSTATUS error, since an HRESULT keeps bit 30 (its
+// reserved R bit) clear; bit 31 alone = an HRESULT. A name from hresult_names.hpp is an HRESULT.
+enum class form { win32, hresult, ntstatus };
+
 struct explained {
-  std::uint32_t value;  // normalized
-  std::string name;     // empty when unknown
+  std::uint32_t bits;   // as shown: the HRESULT's own bits for an HRESULT name, else normalized
+  std::uint32_t value;  // normalized: what the library stores and classifies
+  form shown_as;
+  std::string name;  // empty when unknown
   std::string message;
   verdict by_default;
   verdict when_idempotent;
+  bool named_hresult = false;  // from hresult_names.hpp
 };
 
-explained explain_one(std::uint32_t value) {
+form form_of(std::uint32_t bits) {
+  if ((bits >> 30) == 3) return form::ntstatus;
+  return (bits >> 31) != 0 ? form::hresult : form::win32;
+}
+
+explained explain_value(std::uint32_t value) {
   const auto info = find_code(value);
-  return {value, info ? std::string(info->name) : std::string(),
+  return {value,
+          value,
+          form_of(value),
+          info ? std::string(info->name) : std::string(),
           make_error_code(win32_error{value}).message(),
           default_verdict(value, idempotency::non_idempotent),
           default_verdict(value, idempotency::idempotent)};
 }
 
-bool is_win32(std::uint32_t value) {
-  return (value >> 31) == 0;
+// An HRESULT known by name only. Classified as an op returning ipsec_retry::hresult is: any
+// success HRESULT (S_FALSE too) is success, a failure by its normalized value.
+explained explain_hresult(const hresult_name& h) {
+  const hresult hr{h.bits};
+  const std::uint32_t value = normalize(hr);
+  const auto by = [&](idempotency site) {
+    return succeeded(hr) ? verdict::success : default_verdict(value, site);
+  };
+  return {h.bits,
+          value,
+          form::hresult,
+          std::string(h.name),
+          std::string(h.message),
+          by(idempotency::non_idempotent),
+          by(idempotency::idempotent),
+          true};
 }
 
-std::string hresult_text(std::uint32_t value) {
-  return hex(
-      to_underlying(is_win32(value) ? hresult_from_win32(win32_error{value}) : hresult{value}), 8);
+// The HRESULT of a value: HRESULT_FROM_WIN32 of a Win32 code, HRESULT_FROM_NT (bit 28, the N
+// bit, set) of an NTSTATUS, else the HRESULT itself.
+std::uint32_t hresult_of(const explained& e) {
+  switch (e.shown_as) {
+    case form::win32:
+      return to_underlying(hresult_from_win32(win32_error{e.bits}));
+    case form::ntstatus:
+      return e.bits | 0x10000000u;
+    case form::hresult:
+      break;
+  }
+  return e.bits;
+}
+
+// The Win32 code an HRESULT wraps (E_ACCESSDENIED: 5), if any.
+std::optional<std::uint32_t> wrapped_win32(const explained& e) {
+  if (e.shown_as != form::hresult) return std::nullopt;
+  const auto win32 = win32_from_hresult(hresult{e.bits});
+  return win32 ? std::optional(to_underlying(*win32)) : std::nullopt;
+}
+
+std::string_view form_text(form f) {
+  switch (f) {
+    case form::win32:
+      return "win32";
+    case form::ntstatus:
+      return "ntstatus";
+    case form::hresult:
+      break;
+  }
+  return "hresult";
 }
 
 std::string verdict_text(const explained& e) {
@@ -42,35 +103,70 @@ std::string verdict_text(const explained& e) {
     return "permanent; transient at idempotent call sites (the call may have run)";
   }
   if (e.by_default == verdict::success) {
+    if (e.named_hresult && e.bits != 0) {
+      return "success (a success HRESULT, from an op returning an hresult)";
+    }
     return e.value == 0 ? "success" : "success (a warning: the caller still sees the code)";
   }
   return e.name.empty() ? "permanent (unknown codes are never retried)" : "permanent";
 }
 
 void print_text(const explained& e, std::ostream& out) {
-  if (is_win32(e.value)) {
-    out << e.value << " (" << hex(e.value, 4) << ")";
-  } else {
-    out << hex(e.value, 8);
+  switch (e.shown_as) {
+    case form::win32:
+      out << e.bits << " (" << hex(e.bits, 4) << ")  "
+          << (e.name.empty() ? "(not in the library's table)" : e.name) << '\n';
+      break;
+    case form::hresult:
+      out << hex(e.bits, 8) << "  " << (e.name.empty() ? "(not in the library's table)" : e.name)
+          << '\n';
+      break;
+    case form::ntstatus:
+      out << hex(e.bits, 8) << "  NTSTATUS "
+          << (e.name.empty() ? "(an error status, not an HRESULT; the library has no NTSTATUS "
+                               "names)"
+                             : e.name)
+          << '\n';
+      break;
   }
-  out << "  " << (e.name.empty() ? "(not in the library's table)" : e.name) << '\n';
+  const auto win32 = e.named_hresult ? wrapped_win32(e) : std::nullopt;
+  if (win32) {
+    const auto info = find_code(*win32);
+    const std::string win32_name = info ? std::string(info->name) : std::to_string(*win32);
+    out << "  Win32:    " << *win32 << " (" << hex(*win32, 4) << ")  " << win32_name << ": "
+        << e.name << " is HRESULT_FROM_WIN32(" << win32_name << "), the same code to the library\n";
+  } else if (e.named_hresult) {
+    out << "  note:     a success HRESULT; the bare number " << e.value << " is "
+        << explain_value(e.value).name << '\n';
+  }
   out << "  message:  " << e.message << '\n';
-  out << "  HRESULT:  " << hresult_text(e.value) << '\n';
+  out << "  HRESULT:  " << hex(hresult_of(e), 8)
+      << (e.shown_as == form::ntstatus ? " (HRESULT_FROM_NT)" : "") << '\n';
   out << "  verdict:  " << verdict_text(e) << '\n';
 }
 
 void print_json(const explained& e, std::ostream& out) {
   out << "{\"code\":";
-  if (is_win32(e.value)) {
-    out << e.value;
+  if (e.shown_as == form::win32) {
+    out << e.bits;
+  } else if (const auto win32 = wrapped_win32(e)) {
+    out << *win32;
   } else {
     out << "null";
   }
-  out << ",\"hresult\":" << json_string(hresult_text(e.value))
+  out << ",\"hresult\":" << json_string(hex(hresult_of(e), 8))
       << ",\"name\":" << (e.name.empty() ? std::string("null") : json_string(e.name))
       << ",\"message\":" << json_string(e.message)
       << ",\"verdict\":" << json_string(to_string(e.by_default))
-      << ",\"verdict_if_idempotent\":" << json_string(to_string(e.when_idempotent)) << '}';
+      << ",\"verdict_if_idempotent\":" << json_string(to_string(e.when_idempotent))
+      << ",\"kind\":" << json_string(form_text(e.shown_as)) << ",\"ntstatus\":"
+      << (e.shown_as == form::ntstatus ? json_string(hex(e.bits, 8)) : std::string("null")) << '}';
+}
+
+std::string_view trimmed(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
 }
 
 }  // namespace
@@ -80,6 +176,10 @@ int run_explain(const explain_args& args, std::ostream& out, std::ostream& err) 
   results.reserve(args.codes.size());
   for (std::size_t i = 0; i < args.codes.size(); ++i) {
     const std::string& text = args.codes[i];
+    if (const auto h = find_hresult_name(trimmed(text))) {
+      results.push_back(explain_hresult(*h));
+      continue;
+    }
     const auto parsed = parse_code(text);
     if (!parsed) {
       err << "ipsec-retry explain: bad CODE '" << text << "' (argument " << (i + 1)
@@ -88,7 +188,7 @@ int run_explain(const explain_args& args, std::ostream& out, std::ostream& err) 
              "ERROR_IPSEC_QM_POLICY_PENDING_DELETION\n";
       return exit_bad_input;
     }
-    results.push_back(explain_one(parsed.value()));
+    results.push_back(explain_value(parsed.value()));
   }
   if (args.json) {
     if (results.size() == 1) {

@@ -7,7 +7,8 @@ int main(int argc, char** argv) {
   try {
     return ipsec_retry::cli::run(argc, argv, std::cout, std::cerr);
   } catch (const std::exception& e) {
+    // run() reports its commands' exceptions itself; this catches what escapes argument parsing.
     std::cerr << "ipsec-retry: internal error: " << e.what() << '\n';
-    return 3;
+    return ipsec_retry::cli::exit_internal_error;
   }
 }

@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <ostream>
 #include <string>
@@ -33,6 +34,23 @@ CLI::Validator whole_number(T min, T max) {
       "");
 }
 
+// Each subcommand's help lists exactly the exit statuses it can return (CLI11 would otherwise
+// copy the top-level footer, which lists them all).
+constexpr const char* codes_help =
+    "Codes: decimal (13023), hex (0x32DF), an HRESULT (0x800732DF) or a name "
+    "(ERROR_IPSEC_QM_POLICY_PENDING_DELETION, E_FAIL).";
+constexpr const char* exits_without_1 = "Exit status: 0 success, 2 bad input, 3 internal error.";
+
+// The subcommand a command line names ("" when none): the first argument, as the top level
+// takes no option other than --help and --version.
+std::string command_of(int argc, const char* const* argv, const CLI::App& app) {
+  if (argc < 2) return {};
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->get_name() == argv[1]) return argv[1];
+  }
+  return {};
+}
+
 }  // namespace
 
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
@@ -43,21 +61,25 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   app.set_version_flag("--version", std::string("ipsec-retry ") + IPSEC_RETRY_VERSION);
   app.require_subcommand(1);
   app.footer(
-      "Exit status: 0 success, 1 a simulated retry ended in failure, 2 bad input.\n"
-      "Codes: decimal (13023), hex (0x32DF), an HRESULT (0x800732DF) or a name "
-      "(ERROR_IPSEC_QM_POLICY_PENDING_DELETION).");
+      std::string("Exit status: 0 success, 1 simulate: the simulated retry ended in failure, "
+                  "2 bad input, 3 internal error.\n") +
+      codes_help);
 
   explain_args explain;
   auto* explain_cmd = app.add_subcommand(
       "explain", "Show the name, message, HRESULT and retry verdict of Windows codes.");
   explain_cmd->add_option("CODE", explain.codes, "Codes to explain")->required();
   explain_cmd->add_flag("--json", explain.json, "Print one JSON object");
+  explain_cmd->footer(std::string(exits_without_1) + '\n' + codes_help +
+                      "\nexplain also takes the HRESULT names S_OK, S_FALSE, E_ACCESSDENIED, "
+                      "E_HANDLE, E_INVALIDARG and E_OUTOFMEMORY.");
 
   check_args check;
   auto* check_cmd = app.add_subcommand(
       "check", "Validate a policy string and print it normalized (every key, canonical values).");
   check_cmd->add_option("POLICY", check.policy, "e.g. \"timeout=5s, initial=10ms\"")->required();
   check_cmd->add_flag("--json", check.json, "Print one JSON object");
+  check_cmd->footer(exits_without_1);
 
   schedule_args schedule;
   auto* schedule_cmd = app.add_subcommand(
@@ -69,7 +91,11 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
       ->check(whole_number<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max()));
   schedule_cmd->add_option("--max-calls", schedule.max_calls, "Stop listing after N calls")
       ->check(whole_number<std::uint32_t>(1, std::numeric_limits<std::uint32_t>::max()));
+  schedule_cmd->add_option("--code", schedule.code,
+                           "The code every call returns (default 13023, "
+                           "ERROR_IPSEC_QM_POLICY_PENDING_DELETION); the policy classifies it");
   schedule_cmd->add_flag("--json", schedule.json, "Print one JSON object");
+  schedule_cmd->footer(std::string(exits_without_1) + '\n' + codes_help);
 
   simulate_args simulate;
   auto* simulate_cmd = app.add_subcommand(
@@ -103,20 +129,38 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
                    "\"max_tokens=10, token_ratio=0.1\"")
       ->needs(callers_opt);
   simulate_cmd->add_flag("--json", simulate.json, "Print one JSON object");
+  simulate_cmd->footer(std::string("Exit status: 0 the simulated retry succeeded, 1 it ended in "
+                                   "failure, 2 bad input, 3 internal error.\n") +
+                       codes_help);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e, out, err);
   } catch (const CLI::ParseError& e) {
-    app.exit(e, out, err);
+    // Every error names the command it is about, as the commands' own errors do.
+    const std::string command = command_of(argc, argv, app);
+    const std::string prefix = command.empty() ? "ipsec-retry" : "ipsec-retry " + command;
+    err << prefix << ": ";
+    if (command.empty() && argc >= 2 && argv[1][0] != '-') {
+      err << "unknown command '" << argv[1] << "' (expected explain, check, schedule or simulate)";
+    } else {
+      err << e.what();
+    }
+    err << "\nRun '" << prefix << " --help' for more information.\n";
     return exit_bad_input;
   }
 
-  if (explain_cmd->parsed()) return run_explain(explain, out, err);
-  if (check_cmd->parsed()) return run_check(check, out, err);
-  if (schedule_cmd->parsed()) return run_schedule(schedule, out, err);
-  if (simulate_cmd->parsed()) return run_simulate(simulate, out, err);
+  const std::string command = command_of(argc, argv, app);
+  try {
+    if (explain_cmd->parsed()) return run_explain(explain, out, err);
+    if (check_cmd->parsed()) return run_check(check, out, err);
+    if (schedule_cmd->parsed()) return run_schedule(schedule, out, err);
+    if (simulate_cmd->parsed()) return run_simulate(simulate, out, err);
+  } catch (const std::exception& e) {  // a bug or std::bad_alloc: say so, never a bad-input 2
+    err << "ipsec-retry " << command << ": internal error: " << e.what() << '\n';
+    return exit_internal_error;
+  }
   return exit_bad_input;
 }
 
