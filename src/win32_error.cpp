@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The code table, the win32 category and code parsing.
 #include <ipsec_retry/win32_error.hpp>
 

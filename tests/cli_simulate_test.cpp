@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // `ipsec-retry simulate` (docs/cli.md): a policy against the simulated Policy Agent in
 // virtual time, driven in-process through cli::run.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // The ipsec-retry subcommands, callable in-process so tests can drive them with string streams.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // `ipsec-retry explain CODE...`: name, message, HRESULT and retry verdict of Windows codes.
 #include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/win32_error.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // HRESULT names that the library's code table cannot hold, for `ipsec-retry explain`.
 //
 // The table (src/code_table.inc) is keyed by normalized value, and these HRESULTs normalize to

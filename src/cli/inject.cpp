@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // `simulate --inject N:CODE`: parse, check, then script the simulated agent's faults.
 #include "inject.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // `simulate --inject N:CODE`: scripted faults for the simulated agent. Internal to the CLI.
 #pragma once
 

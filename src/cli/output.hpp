@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Output helpers for the CLI: JSON string escaping (RFC 8259), hex, human-readable durations.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // `ipsec-retry check POLICY`, and the policy argument every command parses.
 #include <ipsec_retry/retry_policy.hpp>
 

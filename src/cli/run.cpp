@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // Argument parsing (CLI11) and dispatch for ipsec-retry.
 #include <CLI/CLI.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // `ipsec-retry schedule --policy POLICY [--code CODE]`: the calls a policy makes when every call
 // returns CODE and takes no time, printed as they happen (docs/cli.md, "schedule").
 #include <ipsec_retry/retry.hpp>
@@ -38,14 +39,13 @@ loop_summary run_loop(const retry_policy& policy, std::uint32_t code, std::uint3
         summary.last_start = time.elapsed();
         return code;
       },
-      retry_options{.clock = time.clock(),
-                    .sleeper = time.sleeper(),
-                    .on_retry =
-                        [&](std::uint32_t call, const std::error_code&, nanoseconds next) {
-                          row(summary.calls, summary.last_start, std::optional(next));
-                          if (call >= max_calls) truncate.request_stop();
-                        },
-                    .stop = truncate.get_token()});
+      options()
+          .with_time(time)
+          .with_on_retry([&](std::uint32_t call, const std::error_code&, nanoseconds next) {
+            row(summary.calls, summary.last_start, std::optional(next));
+            if (call >= max_calls) truncate.request_stop();
+          })
+          .with_stop(truncate.get_token()));
   if (!result) {
     summary.truncated = result.error().reason == stop_reason::cancelled;
     if (!summary.truncated) summary.stop = result.error().reason;

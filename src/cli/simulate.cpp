@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // `ipsec-retry simulate`: a policy against the simulated Policy Agent, in virtual time.
 #include <ipsec_retry/guards.hpp>
 #include <ipsec_retry/ipsec/coalesce.hpp>
@@ -480,9 +481,8 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
 
   std::vector<call_record> timeline;
   recording_agent recorder{agent, time, latency.value(), timeline};
-  const auto outcome =
-      ipsec::run_policy_operation(recorder, op, policy_kind::quick_mode, name, {}, *policy,
-                                  retry_options{.clock = time.clock(), .sleeper = time.sleeper()});
+  const auto outcome = ipsec::run_policy_operation(recorder, op, policy_kind::quick_mode, name, {},
+                                                   *policy, options().with_time(time));
 
   const bool succeeded = static_cast<bool>(outcome);
   const std::string outcome_text =
