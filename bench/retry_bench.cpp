@@ -48,11 +48,9 @@
 
 #ifdef _MSC_VER
 #include <malloc.h>
-#define IPSEC_RETRY_BENCH_NOINLINE __declspec(noinline)
-#else
-#define IPSEC_RETRY_BENCH_NOINLINE __attribute__((noinline))
 #endif
 
+#include "batch_timing.hpp"
 #include "counting_new.hpp"
 
 namespace {
@@ -173,20 +171,8 @@ BENCHMARK(BM_retry_fast_path);
 //   retry/hand                     the ratio (target <= 1.10)
 //   retry-direct_ns                the fast path's overhead over the direct call (target <= 40)
 // The benchmark's own time is that of one round (3 x batch calls); ignore it.
-template <class F>
-IPSEC_RETRY_BENCH_NOINLINE double time_batch_ns(F& f, int batch) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < batch; ++i) f();
-  const auto t1 = std::chrono::steady_clock::now();
-  return static_cast<double>((t1 - t0).count()) / batch;
-}
-
-double median(std::vector<double>& v) {
-  if (v.empty()) return 0.0;
-  const auto middle = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-  std::nth_element(v.begin(), middle, v.end());
-  return *middle;
-}
+using ipsec_retry_bench::median;
+using ipsec_retry_bench::time_batch_ns;
 
 void BM_fast_path_compare(benchmark::State& state) {
   constexpr int batch = 1000;

@@ -254,10 +254,11 @@ INSTANTIATE_TEST_SUITE_P(
                           "qm.delete",
                           "line 1 (qm.delete): column 31: unknown budget 'agent' (no budget is "
                           "defined: add a line 'budget agent: max_tokens=10, token_ratio=0.1'"},
-        budget_error_case{"budget agent: max_tokens=4\nqm.add: attempts=2\nbudget agent: "
-                          "token_ratio=1\n",
-                          registry_errc::duplicate_budget, "budget agent",
-                          "line 3 (budget agent): column 1: this budget already appeared on line 1"},
+        budget_error_case{
+            "budget agent: max_tokens=4\nqm.add: attempts=2\nbudget agent: "
+            "token_ratio=1\n",
+            registry_errc::duplicate_budget, "budget agent",
+            "line 3 (budget agent): column 1: this budget already appeared on line 1"},
         budget_error_case{"budget agent: max_tokens=4, tokens=3", registry_errc::bad_budget,
                           "budget agent",
                           "line 1 (budget agent): column 29: unknown budget key 'tokens'"},

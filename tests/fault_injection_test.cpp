@@ -8,22 +8,17 @@
 
 #include <gtest/gtest.h>
 
+#include "loop_test_support.hpp"
+
 #include <atomic>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
-namespace ir = ipsec_retry;
-using namespace std::chrono_literals;
-using std::chrono::nanoseconds;
+using loop_test::pending;
+using loop_test::policy;
 
 namespace {
-
-constexpr std::uint32_t pending = 13023;
-
-ir::retry_policy policy(const char* text) {
-  return ir::retry_policy::parse(text).value();
-}
 
 // A clock over a virtual_time that applies a jump on its Nth reading.
 struct jumping_clock {

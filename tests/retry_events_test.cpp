@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "loop_test_support.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <stdexcept>
@@ -14,17 +16,10 @@
 #include <system_error>
 #include <vector>
 
-namespace ir = ipsec_retry;
-using namespace std::chrono_literals;
-using std::chrono::nanoseconds;
+using loop_test::pending;
+using loop_test::policy;
 
 namespace {
-
-constexpr std::uint32_t pending = 13023;
-
-ir::retry_policy policy(const char* text) {
-  return ir::retry_policy::parse(text).value();
-}
 
 struct event_log {
   std::vector<ir::retry_event> events;

@@ -5,22 +5,17 @@
 
 #include <gtest/gtest.h>
 
+#include "loop_test_support.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <stop_token>
 #include <vector>
 
-namespace ir = ipsec_retry;
-using namespace std::chrono_literals;
-using std::chrono::nanoseconds;
+using loop_test::pending;
+using loop_test::policy;
 
 namespace {
-
-constexpr std::uint32_t pending = 13023;
-
-ir::retry_policy policy(const char* text) {
-  return ir::retry_policy::parse(text).value();
-}
 
 // A sleeper over a virtual_time that oversleeps every wait by `late`.
 struct late_sleeper {
@@ -96,30 +91,45 @@ TEST(RetryOptions, WithClockAndSleeperTakesAUserClock) {
   EXPECT_EQ(r.error().elapsed, 15ms);
 }
 
+namespace {
+
+// Where the calls of "timeout=25ms, constant 10ms, at_deadline=MODE" start, with `options` made
+// for the virtual time it is given; the loop must end with deadline_exceeded.
+template <class MakeOptions>
+std::vector<nanoseconds> starts_at_25ms_deadline(const char* mode, MakeOptions make_options) {
+  ir::virtual_time vt;
+  std::vector<nanoseconds> starts;
+  const auto r = ir::retry(
+      policy((std::string("timeout=25ms, backoff=constant, initial=10ms, jitter=none, "
+                          "at_deadline=") +
+              mode)
+                 .c_str()),
+      [&] {
+        starts.push_back(vt.elapsed());
+        return pending;
+      },
+      make_options(vt));
+  EXPECT_FALSE(r);
+  if (!r) {
+    EXPECT_EQ(r.error().reason, ir::stop_reason::deadline_exceeded) << mode;
+  }
+  return starts;
+}
+
+}  // namespace
+
 // Finding (issue 11): "time spent in on_retry is not counted": with timeout=25ms, a constant
 // 10 ms and a hook taking 4 ms, calls started at 0, 14 and 28 ms, after the deadline.
 TEST(RetryDeadline, HookTimeIsNotCountedTwiceAndNeverPassesTheDeadline) {
-  for (const char* mode : {"final_call", "give_up"}) {
-    ir::virtual_time vt;
-    std::vector<nanoseconds> starts;
-    const auto r = ir::retry(
-        policy((std::string("timeout=25ms, backoff=constant, initial=10ms, jitter=none, "
-                            "at_deadline=") +
-                mode)
-                   .c_str()),
-        [&] {
-          starts.push_back(vt.elapsed());
-          return pending;
-        },
-        ir::options().with_time(vt).with_on_retry(
-            [&](std::uint32_t, const std::error_code&, nanoseconds) { vt.advance(4ms); }));
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().reason, ir::stop_reason::deadline_exceeded) << mode;
-    const std::vector<nanoseconds> expected = std::string(mode) == "final_call"
-                                                  ? std::vector<nanoseconds>{0ms, 10ms, 20ms, 25ms}
-                                                  : std::vector<nanoseconds>{0ms, 10ms, 20ms};
-    EXPECT_EQ(starts, expected) << mode << ": the hook's 4 ms come out of each 10 ms sleep";
-  }
+  const auto hook_takes_4ms = [](ir::virtual_time& vt) {
+    return ir::options().with_time(vt).with_on_retry(
+        [&vt](std::uint32_t, const std::error_code&, nanoseconds) { vt.advance(4ms); });
+  };
+  EXPECT_EQ(starts_at_25ms_deadline("final_call", hook_takes_4ms),
+            (std::vector<nanoseconds>{0ms, 10ms, 20ms, 25ms}))
+      << "the hook's 4 ms come out of each 10 ms sleep";
+  EXPECT_EQ(starts_at_25ms_deadline("give_up", hook_takes_4ms),
+            (std::vector<nanoseconds>{0ms, 10ms, 20ms}));
 }
 
 TEST(RetryDeadline, HookRunningPastTheDeadlineEndsTheLoopWithoutACall) {
@@ -143,26 +153,13 @@ TEST(RetryDeadline, HookRunningPastTheDeadlineEndsTheLoopWithoutACall) {
 // A sleeper that wakes past the deadline: under give_up no call is made after it; under
 // final_call that call is the final one (late only by the sleeper's overshoot).
 TEST(RetryDeadline, SleeperWakingPastTheDeadline) {
-  for (const char* mode : {"final_call", "give_up"}) {
-    ir::virtual_time vt;
-    std::vector<nanoseconds> starts;
-    const auto r = ir::retry(
-        policy((std::string("timeout=25ms, backoff=constant, initial=10ms, jitter=none, "
-                            "at_deadline=") +
-                mode)
-                   .c_str()),
-        [&] {
-          starts.push_back(vt.elapsed());
-          return pending;
-        },
-        ir::options().with_clock_and_sleeper(vt.clock(), late_sleeper{&vt, 7ms}));
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().reason, ir::stop_reason::deadline_exceeded) << mode;
-    const std::vector<nanoseconds> expected = std::string(mode) == "final_call"
-                                                  ? std::vector<nanoseconds>{0ms, 17ms, 32ms}
-                                                  : std::vector<nanoseconds>{0ms, 17ms};
-    EXPECT_EQ(starts, expected) << mode;
-  }
+  const auto oversleeps_7ms = [](ir::virtual_time& vt) {
+    return ir::options().with_clock_and_sleeper(vt.clock(), late_sleeper{&vt, 7ms});
+  };
+  EXPECT_EQ(starts_at_25ms_deadline("final_call", oversleeps_7ms),
+            (std::vector<nanoseconds>{0ms, 17ms, 32ms}));
+  EXPECT_EQ(starts_at_25ms_deadline("give_up", oversleeps_7ms),
+            (std::vector<nanoseconds>{0ms, 17ms}));
 }
 
 // The step API exposes the same rules to event loops.

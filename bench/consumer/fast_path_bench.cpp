@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "batch_timing.hpp"
 #include "counting_new.hpp"
 
 namespace {
@@ -144,22 +145,8 @@ void BM_retry_fast_path_checked(benchmark::State& state) {
 }
 BENCHMARK(BM_retry_fast_path_checked);
 
-// Interleaved batches: each batch of `batch` calls is timed with two clock reads; the median per
-// call over all batches ignores the batches another process preempted.
-template <class F>
-[[gnu::noinline]] double time_batch_ns(F& f, int batch) {
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < batch; ++i) f();
-  const auto t1 = std::chrono::steady_clock::now();
-  return static_cast<double>((t1 - t0).count()) / batch;
-}
-
-double median(std::vector<double>& v) {
-  if (v.empty()) return 0.0;
-  const auto middle = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-  std::nth_element(v.begin(), middle, v.end());
-  return *middle;
-}
+using ipsec_retry_bench::median;
+using ipsec_retry_bench::time_batch_ns;
 
 void BM_fast_path_compare(benchmark::State& state) {
   constexpr int batch = 1000;
