@@ -24,8 +24,9 @@
 // without high-resolution timers up to a tick late. The old 1 ms sleep_for slices did the same
 // in their last millisecond (MinGW's sleep_for rounds down to whole milliseconds: Sleep(0)).
 //
-// One timer per thread, created on the thread's first sleep and closed when the thread exits:
-// creating and closing a kernel object costs 60-170 us under Wine (a round trip to its server).
+// One timer per thread, created on the thread's first sleep and closed when the thread exits
+// (a fiber-local slot's callback): creating and closing a kernel object costs 60-170 us under
+// Wine (a round trip to its server).
 #include <ipsec_retry/clock.hpp>
 
 #include <windows.h>
@@ -48,40 +49,50 @@ constexpr nanoseconds stop_poll = std::chrono::milliseconds{2};
 // The end of a wait that yields instead of waiting on the timer.
 constexpr nanoseconds spin_margin = std::chrono::milliseconds{1};
 
-// The calling thread's waitable timer: high resolution when the OS offers it, else a normal
-// timer, else none (creation failed: the caller falls back to sleep_for). Closed at thread exit.
-class thread_timer {
- public:
-  thread_timer() noexcept
-      : handle_(CreateWaitableTimerExW(nullptr, nullptr, CREATE_WAITABLE_TIMER_HIGH_RESOLUTION,
-                                       TIMER_ALL_ACCESS)) {
-    if (handle_ == nullptr) handle_ = CreateWaitableTimerExW(nullptr, nullptr, 0, TIMER_ALL_ACCESS);
-  }
-  thread_timer(const thread_timer&) = delete;
-  thread_timer& operator=(const thread_timer&) = delete;
-  ~thread_timer() {
-    if (handle_ != nullptr) CloseHandle(handle_);
-  }
+// A new waitable timer: high resolution when the OS offers it, else a normal timer, else none.
+HANDLE create_timer() noexcept {
+  HANDLE h = CreateWaitableTimerExW(nullptr, nullptr, CREATE_WAITABLE_TIMER_HIGH_RESOLUTION,
+                                    TIMER_ALL_ACCESS);
+  return h != nullptr ? h : CreateWaitableTimerExW(nullptr, nullptr, 0, TIMER_ALL_ACCESS);
+}
 
-  // Waits `d` (> 0) on the timer; false if the timer could not be used.
-  bool wait(nanoseconds d) const noexcept {
-    if (handle_ == nullptr) return false;
-    // Relative due times are negative, in 100 ns units; round up so the wait is never short.
-    LARGE_INTEGER due;
-    due.QuadPart = -static_cast<LONGLONG>((d.count() + 99) / 100);
-    if (!SetWaitableTimer(handle_, &due, 0, nullptr, nullptr, FALSE)) return false;
-    return WaitForSingleObject(handle_, INFINITE) == WAIT_OBJECT_0;
-  }
+void WINAPI close_timer(void* timer) noexcept {
+  if (timer != nullptr) CloseHandle(static_cast<HANDLE>(timer));
+}
 
- private:
-  HANDLE handle_;
-};
+// The calling thread's timer, kept in a fiber-local slot whose callback closes it when the
+// thread exits. Not a C++ thread_local: with MinGW's libstdc++ a thread_local with a destructor
+// registers it through __cxa_thread_atexit, which allocates with operator new, and no path of
+// the loop allocates (tests/alloc_test.cpp). nullptr: no timer (the caller uses sleep_for).
+HANDLE thread_timer() noexcept {
+  static const DWORD slot = FlsAlloc(close_timer);
+  if (slot == FLS_OUT_OF_INDEXES) return nullptr;
+  auto timer = static_cast<HANDLE>(FlsGetValue(slot));
+  if (timer == nullptr) {
+    timer = create_timer();
+    if (timer != nullptr && !FlsSetValue(slot, timer)) {
+      CloseHandle(timer);
+      return nullptr;
+    }
+  }
+  return timer;
+}
+
+// Waits `d` (> 0) on `timer`; false if the timer could not be used.
+bool wait_on(HANDLE timer, nanoseconds d) noexcept {
+  if (timer == nullptr) return false;
+  // Relative due times are negative, in 100 ns units; round up so the wait is never short.
+  LARGE_INTEGER due;
+  due.QuadPart = -static_cast<LONGLONG>((d.count() + 99) / 100);
+  if (!SetWaitableTimer(timer, &due, 0, nullptr, nullptr, FALSE)) return false;
+  return WaitForSingleObject(timer, INFINITE) == WAIT_OBJECT_0;
+}
 
 }  // namespace
 
 bool windows_sleep_for(nanoseconds d, const std::stop_token& stop) {
   const auto until = std::chrono::steady_clock::now() + d;
-  static thread_local const thread_timer timer;
+  const HANDLE timer = thread_timer();
   for (;;) {
     const nanoseconds left = until - std::chrono::steady_clock::now();
     if (left <= nanoseconds::zero()) return true;
@@ -89,7 +100,7 @@ bool windows_sleep_for(nanoseconds d, const std::stop_token& stop) {
       std::this_thread::yield();
     } else {
       const nanoseconds slice = std::min(left - spin_margin, stop_poll);
-      if (!timer.wait(slice)) std::this_thread::sleep_for(slice);
+      if (!wait_on(timer, slice)) std::this_thread::sleep_for(slice);
     }
     if (stop.stop_requested()) return false;
   }
