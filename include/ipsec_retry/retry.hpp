@@ -88,7 +88,7 @@ struct next_step {
 ///     if (state.before_call(clock.now())) break;          // woke past the deadline (give_up)
 ///   }
 ///
-/// A plain value (sizeof: 136 bytes on x86-64); no allocation; not thread-safe (one per retry
+/// A plain value (sizeof: 144 bytes on x86-64); no allocation; not thread-safe (one per retry
 /// sequence).
 class retry_state {
  public:
