@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "text.hpp"
+
 namespace ipsec_retry {
 namespace {
 
@@ -29,11 +31,7 @@ time_point advance(time_point t, std::chrono::nanoseconds d) noexcept {
 
 // 13023 for a Win32 code, 0x80320012 for an HRESULT.
 std::string format_code_value(std::uint32_t value) {
-  if ((value >> 31) == 0) return std::to_string(value);
-  constexpr char digits[] = "0123456789ABCDEF";
-  std::string text = "0x";
-  for (int shift = 28; shift >= 0; shift -= 4) text += digits[(value >> shift) & 0xFu];
-  return text;
+  return (value >> 31) == 0 ? std::to_string(value) : "0x" + detail::hex_upper(value);
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <ostream>
 #include <string>
 
+#include "text.hpp"
 #ifdef _WIN32
 #include "windows_text.hpp"
 #endif
@@ -232,6 +234,34 @@ result<std::uint32_t> parse_code(std::string_view text) noexcept {
   // Values with bit 31 set are HRESULTs; normalize() turns 0x8007xxxx into its Win32 code.
   if ((bits >> 31) != 0) return normalize(hresult{bits});
   return bits;
+}
+
+std::string to_string(win32_error code) {
+  const std::uint32_t value = normalize(code);
+  std::string number = (value >> 31) != 0 ? "0x" + detail::hex_upper(value) : std::to_string(value);
+  if (const auto info = find_code(value)) return std::string(info->name) + " (" + number + ")";
+  return number;
+}
+
+std::string to_string(hresult code) {
+  const std::uint32_t bits = to_underlying(code);
+  std::string hex = detail::hex_upper(bits);
+  hex = "0x" + std::string(8 - hex.size(), '0') + hex;
+  if (bits == 0) return "S_OK (" + hex + ")";
+  if (const auto win32 = win32_from_hresult(code)) {
+    return hex + " (HRESULT_FROM_WIN32(" + to_string(*win32) + "))";
+  }
+  const auto info = find_code(bits);  // an HRESULT entry only: 1 is not ERROR_INVALID_FUNCTION
+  if (info && info->kind == code_kind::hresult) return std::string(info->name) + " (" + hex + ")";
+  return hex;
+}
+
+std::ostream& operator<<(std::ostream& out, win32_error code) {
+  return out << to_string(code);
+}
+
+std::ostream& operator<<(std::ostream& out, hresult code) {
+  return out << to_string(code);
 }
 
 }  // namespace ipsec_retry

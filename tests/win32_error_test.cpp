@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include <fstream>
 #include <map>
 #include <optional>
@@ -378,3 +380,21 @@ INSTANTIATE_TEST_SUITE_P(
                     bad_parse_case{"0x100000000", ir::code_parse_errc::out_of_range},
                     bad_parse_case{"-2147483649", ir::code_parse_errc::out_of_range},
                     bad_parse_case{"99999999999999999999999", ir::code_parse_errc::out_of_range}));
+
+// Issue 12: win32_error and hresult print themselves, for logs.
+TEST(ToString, CodesPrintTheirNameAndValue) {
+  EXPECT_EQ(ir::to_string(ir::win32_error::ipsec_qm_policy_pending_deletion),
+            "ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023)");
+  EXPECT_EQ(ir::to_string(ir::win32_error{99999}), "99999");
+  EXPECT_EQ(ir::to_string(ir::win32_error{0x80320012}), "FWP_E_TIMEOUT (0x80320012)");
+  EXPECT_EQ(ir::to_string(ir::hresult{0x800732DF}),
+            "0x800732DF (HRESULT_FROM_WIN32(ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023)))");
+  EXPECT_EQ(ir::to_string(ir::hresult::fwp_e_timeout), "FWP_E_TIMEOUT (0x80320012)");
+  EXPECT_EQ(ir::to_string(ir::hresult::s_ok), "S_OK (0x00000000)");
+  EXPECT_EQ(ir::to_string(ir::hresult{0x80070000}), "0x80070000")
+      << "a failure with code 0 is not HRESULT_FROM_WIN32(ERROR_SUCCESS)";
+  EXPECT_EQ(ir::to_string(ir::hresult{1}), "0x00000001");
+  std::ostringstream out;
+  out << ir::win32_error::access_denied << " / " << ir::hresult{0x80320012};
+  EXPECT_EQ(out.str(), "ERROR_ACCESS_DENIED (5) / FWP_E_TIMEOUT (0x80320012)");
+}

@@ -17,8 +17,10 @@
 #include <boost/outcome/std_result.hpp>
 
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
@@ -228,6 +230,18 @@ inline std::error_code make_error_code(code_parse_errc e) noexcept {
 ///   name from the table ("ERROR_IPSEC_QM_POLICY_PENDING_DELETION", "FWP_E_TIMEOUT").
 /// Surrounding blanks are ignored. Never allocates.
 result<std::uint32_t> parse_code(std::string_view text) noexcept;
+
+/// A code as a log line shows it: its name and value when the library knows it,
+/// "ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023)", "FWP_E_TIMEOUT (0x80320012)", else the
+/// number alone ("99999"). Allocates.
+std::string to_string(win32_error code);
+/// An HRESULT as a log line shows it: "0x800732DF (HRESULT_FROM_WIN32(
+/// ERROR_IPSEC_QM_POLICY_PENDING_DELETION))", "FWP_E_TIMEOUT (0x80320012)", "S_OK (0x00000000)",
+/// else "0x8000FFFF". Always eight hex digits. Allocates.
+std::string to_string(hresult code);
+/// Writes to_string(code).
+std::ostream& operator<<(std::ostream& out, win32_error code);
+std::ostream& operator<<(std::ostream& out, hresult code);
 
 }  // namespace ipsec_retry
 
