@@ -18,8 +18,23 @@ int main() {
   const ir::classifier classify;
   std::cout << "consumer ok: " << code.value() << ' ' << info->name << ' '
             << ir::to_string(classify(code.value())) << '\n';
-  return ir::make_error_code(ir::win32_error{code.value()}).message() ==
-                 "The Quick Mode policy is pending deletion."
-             ? 0
-             : 1;
+  if (ir::make_error_code(ir::win32_error{code.value()}).message() !=
+      "The Quick Mode policy is pending deletion.") {
+    return 1;
+  }
+  // The 0.2 API as a user meets it from an install: builders, virtual time, events, the long
+  // rule (a long 13023 is retried, not a success) and a site name on the error.
+  ir::virtual_time vt;
+  int events = 0;
+  const auto r = ir::retry(
+      ir::retry_policy::parse("attempts=3, initial=10ms, jitter=none").value(),
+      [] { return 13023L; },
+      ir::options().with_time(vt).with_site("qm.delete").with_on_event([&](const ir::retry_event&) {
+        ++events;
+      }));
+  if (r || r.error().calls != 3 || events != 3 || vt.elapsed() != std::chrono::milliseconds(30)) {
+    return 1;
+  }
+  std::cout << r.error().message() << '\n' << ir::win32_error{13023} << '\n';
+  return 0;
 }
