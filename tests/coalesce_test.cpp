@@ -134,6 +134,23 @@ TEST(CoalescedOperation, ALoneLeaderPollsWithItsOwnBackoff) {
   EXPECT_FALSE(s.waits.waiting(key));
 }
 
+// Issue 11 item 3 in the coalesced loop too: a hook's time comes out of the sleep, and no call
+// starts after the deadline (timeout=25ms, constant 10 ms, a hook taking 4 ms).
+TEST(CoalescedOperation, HookTimeNeverCarriesACallPastTheDeadline) {
+  scenario s(10s);
+  const auto r = ipsec::delete_qm_policy(
+      s.agent, name, policy("timeout=25ms, backoff=constant, initial=10ms, jitter=none"),
+      ir::options().with_time(s.vt).with_on_retry(
+          [&](std::uint32_t, const std::error_code&, std::chrono::nanoseconds) {
+            s.vt.advance(4ms);
+          }),
+      s.co());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, ir::stop_reason::deadline_exceeded);
+  EXPECT_EQ(s.agent.calls(), 4u) << "calls at 0, 10, 20 and the final one at 25 ms";
+  EXPECT_EQ(s.vt.elapsed(), 25ms);
+}
+
 TEST(CoalescedOperation, AFollowerJoinsWithoutCallingAndIsReleasedOnCompletion) {
   scenario s(730ms);
   auto leader = s.waits.lead(key);

@@ -170,6 +170,8 @@ inline std::chrono::nanoseconds time_left(time_point now, std::optional<time_poi
 //     (or follow the one another caller started meanwhile);
 //   * the leader releases the followers on any other answer; leaving the loop any other way
 //     (stop, exception) hands the wait over;
+//   * the clock is read again after the on_retry hook and before each call, as in retry():
+//     a hook's time never carries a call past the deadline;
 //   * a guard's admission that will not be recorded (the caller follows a wait instead of
 //     calling, a stop, a refusal, an exception) is released (guards.hpp: held_admission).
 // A follower whose deadline comes while waiting makes its final call there (at_deadline=
@@ -236,7 +238,7 @@ retry_result<operation_result> run_coalesced(Agent& agent, policy_operation op, 
     const time_point end = clock.now();
     const bool pending = code == codes.pending_deletion;
     if (!pending && ticket.leads()) waits.release(ticket);  // the deletion is over: go
-    const next_step step = state.on_call_end(v, end);
+    next_step step = state.on_call_end(v, end);
     if (step.what == next_step::action::succeed) return std::move(r).value();
     if (step.what == next_step::action::stop) return fail(last, step.reason, state.calls(), end);
     // 3. Another call is due: lead (or follow) the wait on a pending deletion.
@@ -249,9 +251,20 @@ retry_result<operation_result> run_coalesced(Agent& agent, policy_operation op, 
         return fail(refused->code ? refused->code : last, refused->reason, state.calls(), end);
       }
     }
-    options.on_retry(state.calls(), last, step.delay);
+    if constexpr (ipsec_retry::detail::has_hook<Options>) {
+      options.on_retry(state.calls(), last, step.delay);
+      const time_point after_hook = clock.now();  // the hook's time counts against the deadline
+      step = state.resume(after_hook);
+      if (step.what == next_step::action::stop) {
+        return fail(last, step.reason, state.calls(), after_hook);
+      }
+    }
     if (!sleeper.sleep_for(step.delay, options.stop)) {
       return fail(last, stop_reason::cancelled, state.calls(), clock.now());
+    }
+    const time_point call_start = clock.now();  // read again: no call after the deadline
+    if (const auto late = state.before_call(call_start)) {
+      return fail(last, *late, state.calls(), call_start);
     }
   }
 }
