@@ -4,9 +4,13 @@
 // batches ignores the batches another process preempted.
 #pragma once
 
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #if defined(_MSC_VER)
@@ -32,6 +36,28 @@ inline double median(std::vector<double>& v) {
   const auto middle = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
   std::nth_element(v.begin(), middle, v.end());
   return *middle;
+}
+
+/// Times each of `variants` in interleaved batches of `batch` calls, once per benchmark
+/// iteration, and returns each one's median ns per call (in the order given). `allocations()`
+/// is read around the timed loop only (the sample storage is reserved before it); what it
+/// counted in between goes to `allocated`.
+template <class Allocations, class... Variants>
+std::array<double, sizeof...(Variants)> interleaved_medians(benchmark::State& state, int batch,
+                                                            Allocations allocations,
+                                                            std::uint64_t& allocated,
+                                                            Variants&... variants) {
+  std::array<std::vector<double>, sizeof...(Variants)> samples;
+  for (auto& v : samples) v.reserve(static_cast<std::size_t>(state.max_iterations));
+  const std::uint64_t before = allocations();
+  for (auto _ : state) {
+    std::size_t i = 0;
+    ((samples[i++].push_back(time_batch_ns(variants, batch))), ...);
+  }
+  allocated = allocations() - before;
+  std::array<double, sizeof...(Variants)> medians{};
+  for (std::size_t i = 0; i < medians.size(); ++i) medians[i] = median(samples[i]);
+  return medians;
 }
 
 }  // namespace ipsec_retry_bench

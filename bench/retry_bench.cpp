@@ -171,9 +171,6 @@ BENCHMARK(BM_retry_fast_path);
 //   retry/hand                     the ratio (target <= 1.10)
 //   retry-direct_ns                the fast path's overhead over the direct call (target <= 40)
 // The benchmark's own time is that of one round (3 x batch calls); ignore it.
-using ipsec_retry_bench::median;
-using ipsec_retry_bench::time_batch_ns;
-
 void BM_fast_path_compare(benchmark::State& state) {
   constexpr int batch = 1000;
   const ir::retry_policy policy = fast_path_policy();
@@ -191,20 +188,15 @@ void BM_fast_path_compare(benchmark::State& state) {
     auto r = ir::retry(policy, op);
     benchmark::DoNotOptimize(r);
   };
-  std::vector<double> direct_ns, hand_ns, retry_ns;
-  for (auto _ : state) {
-    direct_ns.push_back(time_batch_ns(direct, batch));
-    hand_ns.push_back(time_batch_ns(hand, batch));
-    retry_ns.push_back(time_batch_ns(library, batch));
-  }
-  const double d = median(direct_ns);
-  const double h = median(hand_ns);
-  const double r = median(retry_ns);
+  std::uint64_t allocated = 0;
+  const auto [d, h, r] = ipsec_retry_bench::interleaved_medians(state, batch, allocations,
+                                                                allocated, direct, hand, library);
   state.counters["direct_ns"] = d;
   state.counters["hand_ns"] = h;
   state.counters["retry_ns"] = r;
   state.counters["retry/hand"] = r / h;
   state.counters["retry-direct_ns"] = r - d;
+  if (allocated != 0) state.SkipWithError("the fast path allocated");
 }
 BENCHMARK(BM_fast_path_compare);
 

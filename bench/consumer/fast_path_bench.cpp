@@ -145,9 +145,6 @@ void BM_retry_fast_path_checked(benchmark::State& state) {
 }
 BENCHMARK(BM_retry_fast_path_checked);
 
-using ipsec_retry_bench::median;
-using ipsec_retry_bench::time_batch_ns;
-
 void BM_fast_path_compare(benchmark::State& state) {
   constexpr int batch = 1000;
   const ir::retry_policy policy = fast_path_policy();
@@ -170,22 +167,10 @@ void BM_fast_path_compare(benchmark::State& state) {
     ir::retry_result<ir::win32_error> r = ir::win32_error{hand_loop(op)};
     benchmark::DoNotOptimize(r);
   };
-  std::vector<double> hand_ns, retry_ns, checked_ns, hand_result_ns;
-  for (auto* v : {&hand_ns, &retry_ns, &checked_ns, &hand_result_ns}) {
-    v->reserve(static_cast<std::size_t>(state.max_iterations));  // no allocation while timing
-  }
-  const std::uint64_t before = allocation_count.load();
-  for (auto _ : state) {
-    hand_ns.push_back(time_batch_ns(hand, batch));
-    retry_ns.push_back(time_batch_ns(library, batch));
-    checked_ns.push_back(time_batch_ns(checked, batch));
-    hand_result_ns.push_back(time_batch_ns(hand_result, batch));
-  }
-  const std::uint64_t allocated = allocation_count.load() - before;
-  const double h = median(hand_ns);
-  const double r = median(retry_ns);
-  const double c = median(checked_ns);
-  const double hr = median(hand_result_ns);
+  std::uint64_t allocated = 0;
+  const auto [h, r, c, hr] = ipsec_retry_bench::interleaved_medians(
+      state, batch, [] { return allocation_count.load(); }, allocated, hand, library, checked,
+      hand_result);
   state.counters["hand_ns"] = h;
   state.counters["retry_ns"] = r;
   state.counters["checked_ns"] = c;

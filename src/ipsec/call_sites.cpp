@@ -430,7 +430,7 @@ config_result<void> call_site_registry::load_config(std::string_view text) {
                    "column " + std::to_string(line_indent + line.size() + 1) +
                        ": expected ':' after the site name: 'site: policy' or 'budget NAME: "
                        "settings', e.g. "
-                   "'qm.delete: timeout=60s', got '" +
+                       "'qm.delete: timeout=60s', got '" +
                        std::string(line) + "'");
     }
     const std::string_view name = trim(line.substr(0, colon));
