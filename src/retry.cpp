@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 
-#include "text.hpp"
 
 namespace ipsec_retry {
 namespace {
@@ -27,11 +26,6 @@ time_point advance(time_point t, std::chrono::nanoseconds d) noexcept {
   const std::int64_t ticks = t.time_since_epoch().count();
   if (ticks > 0 && d.count() > max_ticks - ticks) return time_point::max();
   return t + d;
-}
-
-// 13023 for a Win32 code, 0x80320012 for an HRESULT.
-std::string format_code_value(std::uint32_t value) {
-  return (value >> 31) == 0 ? std::to_string(value) : "0x" + detail::hex_upper(value);
 }
 
 }  // namespace
@@ -97,9 +91,8 @@ std::string retry_error::message() const {
   std::string text;
   if (!site.empty()) text += std::string(site) + ": ";
   if (const auto value = windows_code(code)) {
-    if (const auto info = find_code(*value)) {
-      text += std::string(info->name) + " (" + format_code_value(*value) + "): ";
-    }
+    // "NAME (13023): " for a code the table knows (win32_error's to_string).
+    if (find_code(*value)) text += to_string(win32_error{*value}) + ": ";
   }
   text += code.message();
   text += " [";
