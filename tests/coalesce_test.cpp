@@ -56,7 +56,7 @@ struct scenario {
   auto options(std::stop_token stop = {}) {
     return ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper(), .stop = stop};
   }
-  ipsec::coalescing co() { return {.waits = &waits}; }
+  ipsec::operation_options co() { return {.waits = &waits}; }
 };
 
 }  // namespace
@@ -109,7 +109,8 @@ TEST(PendingDeletionWaits, AFollowerReleasedBeforeItLooksStillFollowsUntilTold) 
   waits.release(leader);
   EXPECT_TRUE(follower.follows());
   EXPECT_FALSE(follower.leads());
-  EXPECT_EQ(waits.wait(follower, 1h, {}), pending_deletion_waits::wake::released);
+  EXPECT_TRUE(follower.wake_token().stop_requested()) << "its wake token fired";
+  EXPECT_EQ(waits.poll(follower), pending_deletion_waits::wake::released);
   EXPECT_FALSE(follower);
 
   auto next = waits.lead(key);
@@ -117,7 +118,8 @@ TEST(PendingDeletionWaits, AFollowerReleasedBeforeItLooksStillFollowsUntilTold) 
   next.reset();
   EXPECT_TRUE(promoted.follows()) << "promoted, but not told yet";
   EXPECT_FALSE(promoted.leads());
-  EXPECT_EQ(waits.wait(promoted, 1h, {}), pending_deletion_waits::wake::promoted);
+  EXPECT_TRUE(promoted.wake_token().stop_requested());
+  EXPECT_EQ(waits.poll(promoted), pending_deletion_waits::wake::promoted);
   EXPECT_TRUE(promoted.leads());
 }
 

@@ -137,7 +137,7 @@ template <class Agent, class Options>
 ir::retry_result<ipsec::operation_result> typed(policy_operation op, policy_kind kind, Agent& agent,
                                                 std::wstring_view name, const ir::retry_policy& p,
                                                 const Options& options,
-                                                ipsec::add_rules rules = {}) {
+                                                const ipsec::operation_options& rules = {}) {
   const bool qm = kind == policy_kind::quick_mode;
   switch (op) {
     case policy_operation::add:

@@ -89,7 +89,7 @@ TEST_P(TypedOperations, AddAfterAnAmbiguousFailureIsNotRetriedByDefault) {
 
 TEST_P(TypedOperations, AddOptedInRetriesAnAmbiguousFailure) {
   const kind_case k = GetParam();
-  const ipsec::add_rules opt_in{.exists_after_ambiguous_is_done = true};
+  const ipsec::operation_options opt_in{.exists_after_ambiguous_is_done = true};
   {
     world w;  // the first call did not create it: the retry does
     w.agent.inject(1, ir::win32_error{rpc_call_failed});
@@ -121,8 +121,8 @@ TEST_P(TypedOperations, AddOptedInRetriesAnAmbiguousFailure) {
 
 TEST_P(TypedOperations, ExistsWithoutAPriorAmbiguousFailureIsAFailure) {
   const kind_case k = GetParam();
-  const ipsec::add_rules opt_in{.exists_after_ambiguous_is_done = true};
-  for (const ipsec::add_rules rules : {ipsec::add_rules{}, opt_in}) {
+  const ipsec::operation_options opt_in{.exists_after_ambiguous_is_done = true};
+  for (const ipsec::operation_options& rules : {ipsec::operation_options{}, opt_in}) {
     SCOPED_TRACE(rules.exists_after_ambiguous_is_done ? "opted in" : "default");
     {
       world w;

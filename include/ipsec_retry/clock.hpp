@@ -152,11 +152,17 @@ class virtual_clock {
 };
 
 /// A sleeper that advances a virtual_time by the requested delay instead of waiting.
+/// wait_for() is the other kind of wait, a coalesced follower's (ipsec/engine.hpp): it does not
+/// move time but lets the threads that sleep (the leader) move it.
 class virtual_sleeper {
  public:
   using time_domain = virtual_time_domain;
   explicit virtual_sleeper(virtual_time& time) noexcept : time_(&time) {}
   bool sleep_for(nanoseconds d, const std::stop_token& stop) const noexcept;
+  /// Blocks until other threads (their sleep_for, or advance()/set()) have moved the clock to
+  /// at least now + d (true), or `stop` or `wake` is requested (false). Polls every 20 us of
+  /// real time; never advances the clock, and is not counted in sleeps().
+  bool wait_for(nanoseconds d, const std::stop_token& stop, const std::stop_token& wake = {}) const;
 
  private:
   virtual_time* time_;
@@ -225,6 +231,16 @@ inline bool virtual_sleeper::sleep_for(nanoseconds d, const std::stop_token& sto
   if (stop.stop_requested()) return false;
   time_->record_sleep(d > nanoseconds::zero() ? d : nanoseconds::zero());
   return !stop.stop_requested();
+}
+
+inline bool virtual_sleeper::wait_for(nanoseconds d, const std::stop_token& stop,
+                                      const std::stop_token& wake) const {
+  const time_point until = time_->now() + std::max(d, nanoseconds::zero());
+  for (;;) {
+    if (stop.stop_requested() || wake.stop_requested()) return false;
+    if (time_->now() >= until) return true;
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
 }
 
 static_assert(clock_source<steady_clock_source> && clock_source<virtual_clock>);

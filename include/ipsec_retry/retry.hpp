@@ -72,6 +72,23 @@ struct next_step {
   stop_reason reason{};              ///< for stop
 };
 
+/// What a step machine asks its driver to do next: the plain loop's machine (built on
+/// retry_state) and a typed operation's engine (ipsec/engine.hpp) both answer in these terms,
+/// so one driver runs either (the blocking loop below, a discrete-event simulation, an event
+/// loop's timers).
+struct retry_step {
+  enum class action : std::uint8_t {
+    call,             ///< make the next call now
+    sleep,            ///< wait `delay` (already clipped to the deadline), then slept()
+    wait_for_leader,  ///< a coalesced follower: wait at most `delay`, or until woken, then waited()
+    done,             ///< the last call succeeded: take its value
+    stop,             ///< give up: `reason`
+  };
+  action what = action::done;
+  std::chrono::nanoseconds delay{};  ///< for sleep and wait_for_leader
+  stop_reason reason{};              ///< for stop
+};
+
 /// The non-blocking retry state machine (the blocking retry() is built on it). Feed it each
 /// call's verdict and the time the call ended; it answers "succeed", "call again after D" or
 /// "stop with X". Event loops (Asio, the Windows thread pool) schedule the delay themselves.
@@ -178,6 +195,130 @@ struct reporter {
   }
 };
 
+// The plain loop's step machine: retry_state, the guard's admission and the last call's result
+// of an op returning R. Speaks retry_step, so the one blocking loop (drive) runs it as it runs a
+// typed operation's engine (ipsec/engine.hpp).
+template <class R, class Guard>
+class plain_machine {
+ public:
+  using traits = op_result<R>;
+  using result_type = retry_result<typename traits::value_type>;
+  static constexpr bool can_follow = false;
+
+  plain_machine(const retry_policy& policy, const Guard& guard, time_point start,
+                std::optional<time_point> deadline,
+                R first) noexcept(std::is_nothrow_move_constructible_v<R>)
+      : policy_(&policy), state_(policy, start, deadline), pass_(guard), r_(std::move(first)) {}
+
+  // The first call (made by retry()'s fast path, its verdict recorded there) ended at `end`.
+  retry_step first_ended(verdict v, time_point end) { return after(v, end); }
+  // Call k > 1 ended at `end` with `r`.
+  retry_step call_ended(R r, time_point end) {
+    r_ = std::move(r);
+    const verdict v = traits::classify(policy_->classify(), r_);
+    if constexpr (Guard::active) pass_.record(v, traits::windows(r_));
+    return after(v, end);
+  }
+  retry_step resume(time_point now) noexcept { return from(state_.resume(now)); }
+  retry_step slept(time_point now) noexcept {
+    if (const auto late = state_.before_call(now)) return {retry_step::action::stop, {}, *late};
+    return {retry_step::action::call, {}, {}};
+  }
+  retry_step cancel(time_point) noexcept {
+    return {retry_step::action::stop, {}, stop_reason::cancelled};
+  }
+
+  std::uint32_t calls() const noexcept { return state_.calls(); }
+  std::error_code error() const { return refused_ ? refused_ : traits::error(r_); }
+  result_type take_value() { return traits::value(std::move(r_)); }
+
+ private:
+  static retry_step from(const next_step& s) noexcept {
+    switch (s.what) {
+      case next_step::action::succeed:
+        return {retry_step::action::done, {}, {}};
+      case next_step::action::stop:
+        return {retry_step::action::stop, {}, s.reason};
+      case next_step::action::call_again:
+        break;
+    }
+    return {retry_step::action::sleep, s.delay, {}};
+  }
+  retry_step after(verdict v, time_point end) {
+    const retry_step s = from(state_.on_call_end(v, end));
+    if constexpr (Guard::active) {
+      // Refused before sleeping: no point waiting for a call that will not be made.
+      if (s.what == retry_step::action::sleep) {
+        if (auto refused = pass_.admit(state_.calls() + 1)) {
+          if (refused->code) refused_ = refused->code;
+          return {retry_step::action::stop, {}, refused->reason};
+        }
+      }
+    }
+    return s;
+  }
+
+  const retry_policy* policy_;
+  retry_state state_;
+  held_admission<Guard> pass_;  // the next call's admission; released unless recorded
+  R r_;
+  std::error_code refused_{};  // the code a guard's refusal names, if any
+};
+
+// The one blocking retry loop. It runs a step machine (plain_machine, or a typed operation's
+// engine) from step `s`: makes the calls through `call`, runs the hooks and events, sleeps
+// through options.sleeper and, for a coalesced follower, waits through it too (the machine's
+// wake token ends that wait early when the leader releases or hands over). Every decision is
+// the machine's; every time is read from options.clock.
+template <class Machine, class Call, class Options>
+auto drive(Machine& m, Call&& call, const Options& options, const reporter<Options>& report,
+           retry_step s, time_point at, nanoseconds attempt) -> typename Machine::result_type {
+  auto clock = options.clock;
+  auto sleeper = options.sleeper;
+  for (;;) {
+    switch (s.what) {
+      case retry_step::action::done:
+        report.event(retry_event::kind::succeeded, m.calls(), m.error(), attempt, at);
+        return m.take_value();
+      case retry_step::action::stop:
+        return report.give_up(m.error(), s.reason, m.calls(), attempt, at);
+      case retry_step::action::sleep:
+        if constexpr (has_hook<Options>) {
+          options.on_retry(m.calls(), m.error(), s.delay);
+          report.event(retry_event::kind::retrying, m.calls(), m.error(), attempt, at, s.delay);
+          at = clock.now();  // the hooks' time counts against the deadline
+          s = m.resume(at);
+          if (s.what != retry_step::action::sleep) continue;
+        }
+        if (!sleeper.sleep_for(s.delay, options.stop)) {
+          at = clock.now();
+          s = m.cancel(at);
+          continue;
+        }
+        at = clock.now();  // read again: no call after the deadline
+        s = m.slept(at);
+        continue;
+      case retry_step::action::wait_for_leader:
+        if constexpr (Machine::can_follow) {
+          m.wait_for_leader(sleeper, s.delay, options.stop);
+          at = clock.now();
+          s = options.stop.stop_requested() ? m.cancel(at) : m.waited(at);
+        } else {
+          s = m.cancel(at);  // not produced by a machine that cannot follow
+        }
+        continue;
+      case retry_step::action::call: {
+        const time_point call_start = at;
+        auto r = call();
+        at = clock.now();
+        attempt = at - call_start;
+        s = m.call_ended(std::move(r), at);
+        continue;
+      }
+    }
+  }
+}
+
 // The loop after a first call that did not succeed. Kept apart from retry() so the fast path
 // stays small enough to inline.
 template <class Op, class Options, class R>
@@ -186,51 +327,12 @@ retry_result<retry_value_t<Op>> retry_after_failure(const retry_policy& policy, 
                                                     const reporter<Options>& report,
                                                     decltype(Options::clock)& clock, R r,
                                                     verdict v) {
-  using traits = op_result<R>;
-  auto sleeper = options.sleeper;
-  retry_state state(policy, report.start, options.deadline);
-  time_point call_start = report.start;
-  for (;;) {
-    const time_point end = clock.now();
-    const nanoseconds attempt = end - call_start;
-    next_step step = state.on_call_end(v, end);
-    if (step.what == next_step::action::succeed) {
-      report.event(retry_event::kind::succeeded, state.calls(), traits::error(r), attempt, end);
-      return traits::value(std::move(r));
-    }
-    if (step.what == next_step::action::stop) {
-      return report.give_up(traits::error(r), step.reason, state.calls(), attempt, end);
-    }
-    held_admission<decltype(Options::guard)> pass(options.guard);  // released unless recorded
-    if constexpr (decltype(Options::guard)::active) {
-      // Refused before sleeping: no point waiting for a call that will not be made.
-      if (auto refused = pass.admit(state.calls() + 1)) {
-        return report.give_up(refused->code ? refused->code : traits::error(r), refused->reason,
-                              state.calls(), attempt, end);
-      }
-    }
-    if constexpr (has_hook<Options>) {
-      options.on_retry(state.calls(), traits::error(r), step.delay);
-      report.event(retry_event::kind::retrying, state.calls(), traits::error(r), attempt, end,
-                   step.delay);
-      const time_point after_hook = clock.now();  // the hooks' time counts against the deadline
-      step = state.resume(after_hook);
-      if (step.what == next_step::action::stop) {
-        return report.give_up(traits::error(r), step.reason, state.calls(), attempt, after_hook);
-      }
-    }
-    if (!sleeper.sleep_for(step.delay, options.stop)) {
-      return report.give_up(traits::error(r), stop_reason::cancelled, state.calls(), attempt,
-                            clock.now());
-    }
-    call_start = clock.now();  // read again: no call after the deadline
-    if (const auto late = state.before_call(call_start)) {
-      return report.give_up(traits::error(r), *late, state.calls(), attempt, call_start);
-    }
-    r = call_op(op, options.stop, options.translate);
-    v = traits::classify(policy.classify(), r);
-    if constexpr (decltype(Options::guard)::active) pass.record(v, traits::windows(r));
-  }
+  plain_machine<R, decltype(Options::guard)> m(policy, options.guard, report.start,
+                                               options.deadline, std::move(r));
+  const time_point end = clock.now();
+  return drive(
+      m, [&] { return call_op(op, options.stop, options.translate); }, options, report,
+      m.first_ended(v, end), end, end - report.start);
 }
 
 // The result of a stop requested before call 1, out of line so that retry()'s fast path stays

@@ -34,6 +34,14 @@ bool pending_deletion_waits::ticket::leads() const noexcept {
   return member_->part == role::leader && !member_->promoted;
 }
 
+std::stop_token pending_deletion_waits::ticket::wake_token() const noexcept {
+  return member_ ? member_->woken.get_token() : std::stop_token{};
+}
+
+void pending_deletion_waits::ticket::wake() noexcept {
+  if (member_) member_->woken.request_stop();
+}
+
 bool pending_deletion_waits::ticket::follows() const noexcept {
   if (!member_) return false;
   std::lock_guard<std::mutex> lock(owner_->mutex_);
@@ -81,12 +89,12 @@ void pending_deletion_waits::release(ticket& leader) {
     if (m.part != role::leader) return;
     for (member* f : m.wait->second.followers) {
       f->part = role::detached;
-      f->released = true;  // told by its next wait()/poll()
+      f->released = true;  // told by its next poll()
+      f->woken.request_stop();
     }
     waits_.erase(m.wait);
     m.part = role::detached;
   }
-  changed_.notify_all();
   leader.member_.reset();
   leader.owner_ = nullptr;
 }
@@ -101,48 +109,6 @@ std::optional<pending_deletion_waits::wake> pending_deletion_waits::take_wake(me
     return wake::promoted;
   }
   return std::nullopt;
-}
-
-pending_deletion_waits::wake pending_deletion_waits::wait(ticket& follower,
-                                                          std::chrono::nanoseconds max_wait,
-                                                          const std::stop_token& stop) {
-  if (!follower.member_ || follower.owner_ != this) return wake::released;
-  member& m = *follower.member_;
-  std::unique_lock<std::mutex> lock(mutex_);
-  std::optional<wake> woke;
-  const auto ready = [&] {
-    woke = take_wake(m);
-    return woke.has_value();
-  };
-  // Longer than this is "no time limit" (also keeps steady_clock::now() + max_wait in range).
-  constexpr std::chrono::nanoseconds forever = std::chrono::hours{24 * 366};
-#if defined(__GLIBCXX__) && !defined(_GLIBCXX_HAVE_LINUX_FUTEX)
-  // libstdc++ without futexes (MinGW-w64 GCC 12): the stop_token overloads of
-  // condition_variable_any register a stop_callback, whose destructor can block forever when it
-  // races the callback (see real_sleeper in clock.hpp). Check the token every 1 ms instead.
-  const auto start = std::chrono::steady_clock::now();
-  while (!ready() && !stop.stop_requested()) {
-    const auto left =
-        max_wait >= forever ? forever : max_wait - (std::chrono::steady_clock::now() - start);
-    if (left <= std::chrono::nanoseconds::zero()) break;
-    changed_.wait_for(lock, std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(1)));
-  }
-#else
-  if (max_wait >= forever) {
-    changed_.wait(lock, stop, ready);
-  } else if (max_wait > std::chrono::nanoseconds::zero()) {
-    changed_.wait_for(lock, stop, max_wait, ready);
-  } else {
-    ready();
-  }
-#endif
-  if (!woke) return stop.stop_requested() ? wake::cancelled : wake::timed_out;
-  lock.unlock();
-  if (*woke == wake::released) {
-    follower.member_.reset();
-    follower.owner_ = nullptr;
-  }
-  return *woke;
 }
 
 std::optional<pending_deletion_waits::wake> pending_deletion_waits::poll(ticket& follower) {
@@ -176,6 +142,7 @@ void pending_deletion_waits::leave(member& m) noexcept {
         e.followers.pop_front();
         next->part = role::leader;
         next->promoted = true;
+        next->woken.request_stop();
         e.leader = next;
       }
       break;
@@ -185,11 +152,8 @@ void pending_deletion_waits::leave(member& m) noexcept {
 }
 
 void pending_deletion_waits::drop(member& m) noexcept {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    leave(m);
-  }
-  changed_.notify_all();
+  std::lock_guard<std::mutex> lock(mutex_);
+  leave(m);
 }
 
 bool pending_deletion_waits::waiting(const wait_key& key) const {

@@ -23,7 +23,6 @@
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -55,10 +54,8 @@ class pending_deletion_waits {
  public:
   /// How a follower's wait ended.
   enum class wake : std::uint8_t {
-    released,   ///< the leader saw the deletion end: make your own call now
-    promoted,   ///< the leader gave up: you are the leader now, poll the agent yourself
-    timed_out,  ///< your own deadline came first
-    cancelled,  ///< your stop_token was triggered
+    released,  ///< the leader saw the deletion end: make your own call now
+    promoted,  ///< the leader gave up: you are the leader now, poll the agent yourself
   };
 
   /// One caller's part in a wait: empty, leader or follower. Move-only. Dropping a leader's
@@ -79,6 +76,11 @@ class pending_deletion_waits {
     /// follower released or promoted still follows until wait() or poll() reports it.
     bool leads() const noexcept;
     bool follows() const noexcept;
+    /// Requested when this follower is released or promoted (or by wake()): a driver waiting
+    /// in real time passes it to its sleeper. An empty ticket's token is never requested.
+    std::stop_token wake_token() const noexcept;
+    /// Ends the current wait early (a driver forwarding its own stop request); no other effect.
+    void wake() noexcept;
     explicit operator bool() const noexcept { return member_ != nullptr; }
 
    private:
@@ -103,13 +105,9 @@ class pending_deletion_waits {
   /// released, the wait ends and `leader` becomes empty. No effect on other tickets.
   void release(ticket& leader);
 
-  /// Follower: blocks until released or promoted, for at most `max_wait` (real time, measured
-  /// on steady_clock; nanoseconds::max() or anything over a year waits without a time limit),
-  /// or until `stop` is requested. On released the ticket becomes empty; on promoted it leads;
-  /// on timed_out and cancelled it still follows (drop it to leave the wait).
-  wake wait(ticket& follower, std::chrono::nanoseconds max_wait, const std::stop_token& stop);
-  /// Follower, non-blocking (for event loops and discrete-event simulations): released or
-  /// promoted if that happened (with the same effect on the ticket as wait()), else nullopt.
+  /// Follower, non-blocking: released or promoted if that happened, else nullopt. On released
+  /// the ticket becomes empty; on promoted it leads. Followers wait between polls through their
+  /// own sleeper (the typed-operation engine, engine.hpp), so virtual time covers them.
   std::optional<wake> poll(ticket& follower);
 
   /// Inspection (for tests and reports).
@@ -129,6 +127,7 @@ class pending_deletion_waits {
     bool promoted = false;  // a follower made leader, not yet told
     bool released = false;  // a follower released, not yet told
     map_type::iterator wait;
+    std::stop_source woken;  // requested on release or promotion
   };
 
   static key_type make_key(const wait_key& key);
@@ -137,7 +136,6 @@ class pending_deletion_waits {
   void drop(member& m) noexcept;
 
   mutable std::mutex mutex_;
-  std::condition_variable_any changed_;
   map_type waits_;
 };
 
