@@ -11,14 +11,8 @@
 namespace ipsec_retry {
 namespace {
 
+using detail::shortest_decimal;
 using detail::trim;
-
-// The shortest decimal that reads back as `value` ("0.1", "5000", "nan").
-std::string decimal(double value) {
-  char buffer[32];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  return std::string(buffer, result.ptr);
-}
 
 std::int64_t milli(double tokens) noexcept {
   return std::llround(tokens * 1000.0);
@@ -46,12 +40,13 @@ struct shared_clock {
 policy_result<retry_budget::settings> retry_budget::make(const settings& s) {
   if (!(s.max_tokens > 0.0 && s.max_tokens <= 1000.0)) {
     return policy_error{policy_errc::out_of_range, 0, "max_tokens",
-                        "max_tokens must be in (0, 1000], got " + decimal(s.max_tokens)};
+                        "max_tokens must be in (0, 1000], got " + shortest_decimal(s.max_tokens)};
   }
   if (!(s.token_ratio > 0.0 && s.token_ratio <= s.max_tokens) || milli(s.token_ratio) == 0) {
-    return policy_error{policy_errc::out_of_range, 0, "token_ratio",
-                        "token_ratio must be in [0.001, max_tokens = " + decimal(s.max_tokens) +
-                            "], got " + decimal(s.token_ratio)};
+    return policy_error{
+        policy_errc::out_of_range, 0, "token_ratio",
+        "token_ratio must be in [0.001, max_tokens = " + shortest_decimal(s.max_tokens) +
+            "], got " + shortest_decimal(s.token_ratio)};
   }
   return s;
 }

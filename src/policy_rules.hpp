@@ -42,8 +42,7 @@ inline std::string success_code_refusal(std::string_view key, std::uint32_t code
   if (code == 0) {
     text += "ERROR_SUCCESS (0)";
   } else {
-    const std::string hex = hex_upper(code);
-    text += "the success HRESULT 0x" + std::string(8 - hex.size(), '0') + hex;
+    text += "the success HRESULT " + hex(code, 8);
   }
   if (key == "retry_on") return text + ": a success code cannot be retried";
   if (key == "never_retry") return text + ": a success code cannot be made a permanent failure";

@@ -1,34 +1,19 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <ipsec_retry/retry.hpp>
 
+#include <ipsec_retry/detail/saturate.hpp>
+
 #include <exception>
 #include <limits>
 #include <optional>
 #include <string>
 
+#include "text.hpp"
 
 namespace ipsec_retry {
-namespace {
 
-constexpr std::int64_t max_ticks = std::numeric_limits<std::int64_t>::max();
-
-// later - earlier for later >= earlier, saturating instead of overflowing (clocks may be
-// anywhere in the int64 range, e.g. a virtual clock set far back).
-std::chrono::nanoseconds distance(time_point earlier, time_point later) noexcept {
-  const std::int64_t a = earlier.time_since_epoch().count();
-  const std::int64_t b = later.time_since_epoch().count();
-  if (a < 0 && b > max_ticks + a) return std::chrono::nanoseconds{max_ticks};
-  return std::chrono::nanoseconds{b - a};
-}
-
-// t + d for d >= 0, saturating at time_point::max().
-time_point advance(time_point t, std::chrono::nanoseconds d) noexcept {
-  const std::int64_t ticks = t.time_since_epoch().count();
-  if (ticks > 0 && d.count() > max_ticks - ticks) return time_point::max();
-  return t + d;
-}
-
-}  // namespace
+using detail::saturating_advance;
+using detail::saturating_distance;
 
 retry_state::retry_state(const retry_policy& policy, time_point start,
                          std::optional<time_point> absolute_deadline) noexcept
@@ -43,7 +28,7 @@ retry_state::retry_state(const retry_policy& policy, time_point start,
       attempts_(policy.settings().attempts),
       on_deadline_(policy.settings().on_deadline) {
   if (const auto timeout = policy.settings().timeout) {
-    const time_point relative = advance(start, *timeout);
+    const time_point relative = saturating_advance(start, *timeout);
     if (!deadline_ || relative < *deadline_) deadline_ = relative;
   }
 }
@@ -63,21 +48,21 @@ next_step retry_state::on_call_end(verdict v, time_point now) noexcept {
   }
   std::chrono::nanoseconds delay = schedule_.next();
   if (deadline_) {
-    const std::chrono::nanoseconds remaining = distance(now, *deadline_);  // now < deadline
+    const std::chrono::nanoseconds remaining =
+        saturating_distance(now, *deadline_);  // now < deadline
     if (delay > remaining) {
       if (on_deadline_ == at_deadline::give_up) return stop(stop_reason::deadline_exceeded);
       delay = remaining;  // sleep only until the deadline; the final call is there
       final_call_scheduled_ = true;
     }
   }
-  due_ = advance(now, delay);
+  due_ = saturating_advance(now, delay);
   return {next_step::action::call_again, delay, {}};
 }
 
 next_step retry_state::resume(time_point now) noexcept {
   if (past_deadline(now)) return {next_step::action::stop, {}, stop_reason::deadline_exceeded};
-  return {
-      next_step::action::call_again, now < due_ ? distance(now, due_) : nanoseconds::zero(), {}};
+  return {next_step::action::call_again, detail::time_left(now, due_), {}};
 }
 
 std::optional<stop_reason> retry_state::before_call(time_point now) noexcept {
@@ -111,20 +96,13 @@ void outcome_throw_as_system_error_with_payload(const retry_error& e) {
 }
 
 std::string format_human_duration(std::chrono::nanoseconds d) {
-  struct unit {
-    std::int64_t ns;
-    const char* name;
-  };
-  static constexpr unit units[] = {
-      {3'600'000'000'000, "h"}, {60'000'000'000, "min"}, {1'000'000'000, "s"},
-      {1'000'000, "ms"},        {1'000, "us"},           {1, "ns"}};
   std::string text;
   std::int64_t count = d.count();
   // Magnitude as unsigned: -INT64_MIN does not fit in int64.
   const std::uint64_t magnitude =
       count < 0 ? 0u - static_cast<std::uint64_t>(count) : static_cast<std::uint64_t>(count);
   if (count < 0) text += '-';
-  for (const unit& u : units) {
+  for (const detail::duration_unit& u : detail::duration_units) {
     const auto size = static_cast<std::uint64_t>(u.ns);
     if (magnitude < size && u.ns != 1) continue;
     const std::uint64_t whole = magnitude / size;
@@ -147,7 +125,7 @@ std::string format_human_duration(std::chrono::nanoseconds d) {
       while (!digits.empty() && digits.back() == '0') digits.pop_back();
       text += '.' + digits;
     }
-    text += u.name;
+    text += u.suffix;
     return text;
   }
   return text;

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "recording_agent.hpp"  // src/cli
+
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
@@ -112,25 +114,8 @@ struct world {
   ir::time_point at(nanoseconds since_start) const { return ir::time_point{} + since_start; }
 };
 
-// Forwards to a simulated_agent, recording when (since t = 0) each call started.
-struct timed_agent {
-  simulated_agent& agent;
-  const ir::virtual_time& time;
-  std::vector<nanoseconds> starts{};
-
-  ir::win32_error add_policy(policy_kind k, std::wstring_view n, ipsec::native_policy p) {
-    starts.push_back(time.elapsed());
-    return agent.add_policy(k, n, p);
-  }
-  ir::win32_error set_policy(policy_kind k, std::wstring_view n, ipsec::native_policy p) {
-    starts.push_back(time.elapsed());
-    return agent.set_policy(k, n, p);
-  }
-  ir::win32_error delete_policy(policy_kind k, std::wstring_view n) {
-    starts.push_back(time.elapsed());
-    return agent.delete_policy(k, n);
-  }
-};
+// Records when (since t = 0) each call started: timed.starts().
+using timed_agent = ipsec_retry::cli::recording_agent;
 
 // The typed wrappers by kind, so one table covers QM and MM.
 template <class Agent, class Options>

@@ -34,7 +34,7 @@ TEST_P(TypedOperations, DeleteThatSawPendingTreatsNotFoundAsGone) {
   const auto r = typed(policy_operation::remove, k.kind, timed, name,
                        policy("initial=10ms, jitter=none"), w.options());
   expect_success(r, k.not_found, completion::gone_after_pending, 5);
-  EXPECT_EQ(timed.starts, ms({0, 10, 30, 70, 150}));
+  EXPECT_EQ(timed.starts(), ms({0, 10, 30, 70, 150}));
   EXPECT_EQ(w.agent.calls(), 5u);
 }
 
@@ -97,7 +97,7 @@ TEST_P(TypedOperations, AddOptedInRetriesAnAmbiguousFailure) {
     const auto r = typed(policy_operation::add, k.kind, timed, name,
                          policy("initial=10ms, jitter=none"), w.options(), opt_in);
     expect_success(r, success, completion::done, 2);
-    EXPECT_EQ(timed.starts, ms({0, 10}));
+    EXPECT_EQ(timed.starts(), ms({0, 10}));
     EXPECT_EQ(w.agent.state_of(k.kind, name), simulated_agent::state::active);
   }
   {
@@ -259,7 +259,7 @@ TEST_P(TypedOperations, DesignAddSucceedsOnCall8At1270ms) {
   const auto r = typed(policy_operation::add, k.kind, timed, name,
                        policy("initial=10ms, jitter=none"), w.options());
   expect_success(r, success, completion::done, 8);
-  EXPECT_EQ(timed.starts, ms({0, 10, 30, 70, 150, 310, 630, 1270}));
+  EXPECT_EQ(timed.starts(), ms({0, 10, 30, 70, 150, 310, 630, 1270}));
   EXPECT_EQ(w.time.elapsed(), 1270ms);
   EXPECT_EQ(w.agent.state_of(k.kind, name), simulated_agent::state::active);
 }
@@ -278,7 +278,7 @@ TEST_P(TypedOperations, DesignTenSecondDeletionExceedsAFiveSecondDeadline) {
               policy("timeout=5s, initial=10ms, max_delay=1s, jitter=none"), w.options());
     expect_failure(r, k.pending, ir::stop_reason::deadline_exceeded, 12);
     EXPECT_EQ(r.error().elapsed, 5s);
-    EXPECT_EQ(timed.starts, ms({0, 10, 30, 70, 150, 310, 630, 1270, 2270, 3270, 4270, 5000}));
+    EXPECT_EQ(timed.starts(), ms({0, 10, 30, 70, 150, 310, 630, 1270, 2270, 3270, 4270, 5000}));
   }
 }
 

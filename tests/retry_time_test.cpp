@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // Time in the retry loop: the builders that pair a clock with its sleeper, the time-domain
 // rule, and the deadline holding whatever a hook or a sleeper costs (docs/policies.md).
+#include <ipsec_retry/detail/saturate.hpp>
 #include <ipsec_retry/retry.hpp>
 
 #include <gtest/gtest.h>
@@ -9,6 +10,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <stop_token>
 #include <vector>
 
@@ -176,4 +179,32 @@ TEST(RetryState, ResumeClipsWhatIsLeftOfTheDelay) {
   EXPECT_FALSE(state.before_call(ir::time_point{} + 26ms)) << "final_call: the final call";
   EXPECT_EQ(state.on_call_end(ir::verdict::transient, ir::time_point{} + 26ms).reason,
             ir::stop_reason::deadline_exceeded);
+}
+
+// detail/saturate.hpp, which every time sum and difference of the library goes through: the
+// ends of the int64 range clamp instead of wrapping (a wrapped sum reads as far in the past).
+TEST(RetryTime, SaturatingArithmeticClampsAtBothEndsOfTheRange) {
+  namespace d = ir::detail;
+  constexpr auto hi = std::numeric_limits<std::int64_t>::max();
+  constexpr auto lo = std::numeric_limits<std::int64_t>::min();
+  EXPECT_EQ(d::saturating_add(hi - 1, 5), hi);
+  EXPECT_EQ(d::saturating_add(lo + 1, -5), lo);
+  EXPECT_EQ(d::saturating_add(-3, 5), 2);
+  EXPECT_EQ(d::saturating_sub(lo, 1), lo);
+  EXPECT_EQ(d::saturating_sub(hi, -1), hi);
+  EXPECT_EQ(d::saturating_sub(0, lo), hi);  // -INT64_MIN does not fit
+
+  const ir::time_point far_back{nanoseconds{lo}};
+  const ir::time_point far_ahead{nanoseconds{hi}};
+  EXPECT_EQ(d::saturating_distance(far_back, far_ahead), nanoseconds::max());
+  EXPECT_EQ(d::saturating_distance(ir::time_point{1s}, ir::time_point{3s}), 2s);
+  EXPECT_EQ(d::saturating_advance(ir::time_point{1s}, nanoseconds::max()), ir::time_point::max());
+  EXPECT_EQ(d::saturating_advance(ir::time_point{-1s}, nanoseconds::min()), ir::time_point::min());
+  EXPECT_EQ(d::saturating_advance(ir::time_point{1s}, 2s), ir::time_point{3s});
+
+  EXPECT_EQ(d::time_left(ir::time_point{}, std::nullopt), nanoseconds::max());
+  EXPECT_EQ(d::time_left(ir::time_point{5s}, ir::time_point{5s}), 0ns);
+  EXPECT_EQ(d::time_left(ir::time_point{6s}, ir::time_point{5s}), 0ns);
+  EXPECT_EQ(d::time_left(far_back, far_ahead), nanoseconds::max());
+  EXPECT_EQ(d::time_left(ir::time_point{1s}, ir::time_point{1500ms}), 500ms);
 }

@@ -77,7 +77,11 @@ class splitmix64 {
 
 namespace detail {
 
-constexpr std::int64_t ns_max = std::numeric_limits<std::int64_t>::max();
+/// The cap every delay is clamped to: max_delay, or zero when it is negative (unvalidated).
+constexpr std::chrono::nanoseconds delay_cap(const backoff& b) noexcept {
+  return b.max_delay < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
+                                                        : b.max_delay;
+}
 
 /// x clamped to [0, cap] (cap >= 0); NaN gives cap.
 constexpr std::chrono::nanoseconds clamp_ns(double x, std::chrono::nanoseconds cap) noexcept {
@@ -97,8 +101,7 @@ constexpr std::chrono::nanoseconds uniform_ns(double lo, double hi, std::chrono:
 /// The un-jittered d_k for constant, linear and exponential (decorrelated depends on the
 /// previous delay: use backoff_schedule). Saturates at max_delay; k = 0 is treated as 1.
 inline std::chrono::nanoseconds base_delay(const backoff& b, std::uint64_t k) noexcept {
-  const auto cap = b.max_delay < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
-                                                                  : b.max_delay;
+  const auto cap = detail::delay_cap(b);
   const std::uint64_t n = k == 0 ? 0 : k - 1;  // growth steps applied
   switch (b.strategy) {
     case backoff_strategy::constant:
@@ -130,8 +133,7 @@ inline std::chrono::nanoseconds base_delay(const backoff& b, std::uint64_t k) no
 /// Applies b.jitter to an already capped delay d (see the table at the top).
 inline std::chrono::nanoseconds apply_jitter(const backoff& b, std::chrono::nanoseconds d,
                                              splitmix64& rng) noexcept {
-  const auto cap = b.max_delay < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
-                                                                  : b.max_delay;
+  const auto cap = detail::delay_cap(b);
   const double x = static_cast<double>(d.count());
   switch (b.jitter) {
     case jitter_mode::none:
@@ -200,10 +202,7 @@ class backoff_schedule {
                : std::numeric_limits<double>::quiet_NaN();
   }
 
-  std::chrono::nanoseconds cap() const noexcept {
-    return backoff_.max_delay < std::chrono::nanoseconds::zero() ? std::chrono::nanoseconds::zero()
-                                                                 : backoff_.max_delay;
-  }
+  std::chrono::nanoseconds cap() const noexcept { return detail::delay_cap(backoff_); }
 
   std::chrono::nanoseconds next_exponential() noexcept {
     const double x = previous_;

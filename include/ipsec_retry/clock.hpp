@@ -14,13 +14,14 @@
 // your own that names no domain pairs with anything.
 #pragma once
 
+#include <ipsec_retry/detail/saturate.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <concepts>
 #include <condition_variable>
 #include <cstdint>
-#include <limits>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -184,7 +185,7 @@ class virtual_time {
   /// Moves time forward by `d` (negative `d` moves it back: for clock-fault tests).
   void advance(nanoseconds d) noexcept {
     auto current = ticks_.load(std::memory_order_relaxed);
-    while (!ticks_.compare_exchange_weak(current, saturating_add(current, d.count()),
+    while (!ticks_.compare_exchange_weak(current, detail::saturating_add(current, d.count()),
                                          std::memory_order_acq_rel)) {
     }
   }
@@ -204,13 +205,6 @@ class virtual_time {
  private:
   friend class virtual_sleeper;
 
-  static constexpr std::int64_t saturating_add(std::int64_t a, std::int64_t b) noexcept {
-    constexpr auto hi = std::numeric_limits<std::int64_t>::max();
-    constexpr auto lo = std::numeric_limits<std::int64_t>::min();
-    if (b > 0 && a > hi - b) return hi;
-    if (b < 0 && a < lo - b) return lo;
-    return a + b;
-  }
   void record_sleep(nanoseconds d) noexcept {
     sleeps_.fetch_add(1, std::memory_order_relaxed);
     slept_.fetch_add(d.count(), std::memory_order_relaxed);

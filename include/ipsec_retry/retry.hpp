@@ -28,8 +28,8 @@
 
 #include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/detail/guard_contract.hpp>
 #include <ipsec_retry/detail/op_result.hpp>
-#include <ipsec_retry/guards.hpp>
 #include <ipsec_retry/retry_error.hpp>
 #include <ipsec_retry/retry_options.hpp>
 #include <ipsec_retry/retry_policy.hpp>

@@ -14,7 +14,7 @@
 #pragma once
 
 #include <ipsec_retry/clock.hpp>
-#include <ipsec_retry/guards.hpp>
+#include <ipsec_retry/detail/guard_contract.hpp>
 #include <ipsec_retry/retry_error.hpp>
 
 #include <chrono>

@@ -58,6 +58,9 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
 std::optional<retry_policy> parse_policy_arg(const std::string& text, std::string_view command,
                                              std::ostream& err);
 
+/// `policy` with its jitter seed replaced by `seed` (--seed), or unchanged without one.
+retry_policy with_seed(const retry_policy& policy, std::optional<std::uint64_t> seed);
+
 /// Runs the whole tool: argv parsing (CLI11) and dispatch. Used by main() and by tests.
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
 

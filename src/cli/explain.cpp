@@ -164,12 +164,6 @@ void print_json(const explained& e, std::ostream& out) {
       << (e.shown_as == form::ntstatus ? json_string(hex(e.bits, 8)) : std::string("null")) << '}';
 }
 
-std::string_view trimmed(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
-
 }  // namespace
 
 int run_explain(const explain_args& args, std::ostream& out, std::ostream& err) {
@@ -177,7 +171,7 @@ int run_explain(const explain_args& args, std::ostream& out, std::ostream& err) 
   results.reserve(args.codes.size());
   for (std::size_t i = 0; i < args.codes.size(); ++i) {
     const std::string& text = args.codes[i];
-    if (const auto h = find_hresult_name(trimmed(text))) {
+    if (const auto h = find_hresult_name(detail::trim(text))) {
       results.push_back(explain_hresult(*h));
       continue;
     }

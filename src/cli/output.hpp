@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: BSL-1.0
-// Output helpers for the CLI: JSON string escaping (RFC 8259), hex, human-readable durations.
+// Output helpers for the CLI: JSON string escaping (RFC 8259), hex and code labels,
+// human-readable durations, padding.
 #pragma once
+
+#include <ipsec_retry/win32_error.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <span>
 #include <string>
 #include <string_view>
+
+#include "../text.hpp"
 
 namespace ipsec_retry::cli {
 
@@ -49,16 +55,15 @@ inline std::string json_string(std::string_view text) {
   return out;
 }
 
-/// "0x" and uppercase hex digits of `value`, at least `digits` of them (zero-padded), e.g.
-/// hex(0x32DF, 4) = "0x32DF", hex(0x1869F, 4) = "0x1869F".
-inline std::string hex(std::uint32_t value, int digits) {
-  constexpr char alphabet[] = "0123456789ABCDEF";
-  while (digits < 8 && (value >> (digits * 4)) != 0) ++digits;
-  std::string out = "0x";
-  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) {
-    out += alphabet[(value >> shift) & 0xFu];
-  }
-  return out;
+using ipsec_retry::detail::code_number;
+using ipsec_retry::detail::hex;
+
+/// A code for a table row: its number (code_number) and, when the library knows it, its name,
+/// e.g. "13023 ERROR_IPSEC_QM_POLICY_PENDING_DELETION", "0x80320012 FWP_E_TIMEOUT", "99999".
+inline std::string code_label(std::uint32_t code) {
+  std::string text = code_number(code);
+  if (const auto info = find_code(code)) text += ' ' + std::string(info->name);
+  return text;
 }
 
 /// A duration for people: the largest of s, ms, us, ns that is <= it, with at most three
@@ -67,11 +72,9 @@ inline std::string hex(std::uint32_t value, int digits) {
 inline std::string human_duration(std::chrono::nanoseconds d) {
   const std::int64_t ns = d.count();
   if (ns == 0) return "0ms";
-  struct unit {
-    std::int64_t ns;
-    const char* suffix;
-  };
-  constexpr unit units[] = {{1'000'000'000, "s"}, {1'000'000, "ms"}, {1'000, "us"}, {1, "ns"}};
+  // s, ms, us, ns: a person reads 90s better than 1.5min here.
+  constexpr auto units = std::span(ipsec_retry::detail::duration_units).subspan<2>();
+  static_assert(units.front().suffix == "s");
   // |ns| without overflow at INT64_MIN.
   const std::uint64_t magnitude =
       ns < 0 ? static_cast<std::uint64_t>(-(ns + 1)) + 1 : static_cast<std::uint64_t>(ns);
@@ -93,7 +96,7 @@ inline std::string human_duration(std::chrono::nanoseconds d) {
       while (digits.back() == '0') digits.pop_back();
       text += '.' + digits;
     }
-    return (ns < 0 ? "-" : "") + text + units[i].suffix;
+    return (ns < 0 ? "-" : "") + text + std::string(units[i].suffix);
   }
   return std::to_string(ns) + "ns";
 }
@@ -101,6 +104,12 @@ inline std::string human_duration(std::chrono::nanoseconds d) {
 /// `text` padded with blanks on the right to `width` characters (at least one blank).
 inline std::string pad(std::string text, std::size_t width) {
   text.append(text.size() < width ? width - text.size() : 1, ' ');
+  return text;
+}
+
+/// `text` right-aligned in `width` characters: blanks on the left (none when it is wider).
+inline std::string pad_left(std::string text, std::size_t width) {
+  if (text.size() < width) text.insert(0, width - text.size(), ' ');
   return text;
 }
 

@@ -20,6 +20,13 @@ std::optional<retry_policy> parse_policy_arg(const std::string& text, std::strin
   return parsed.value();
 }
 
+retry_policy with_seed(const retry_policy& policy, std::optional<std::uint64_t> seed) {
+  if (!seed) return policy;
+  retry_settings settings = policy.settings();
+  settings.seed = *seed;
+  return retry_policy::make(settings).value();  // a seed is valid in any policy
+}
+
 int run_check(const check_args& args, std::ostream& out, std::ostream& err) {
   const auto policy = retry_policy::parse(args.policy);
   if (!policy) {

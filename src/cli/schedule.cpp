@@ -73,12 +73,6 @@ std::string verdict_words(const retry_policy& policy, std::uint32_t code) {
              : "permanent under this policy: the first call stops the loop";
 }
 
-std::string code_heading(std::uint32_t code) {
-  const auto info = find_code(code);
-  std::string text = (code >> 31) != 0 ? hex(code, 8) : std::to_string(code);
-  return info ? text + ' ' + std::string(info->name) : text;
-}
-
 }  // namespace
 
 int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err) {
@@ -94,11 +88,7 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
     }
     code = parsed.value();
   }
-  if (args.seed) {
-    retry_settings settings = policy->settings();
-    settings.seed = *args.seed;
-    policy = retry_policy::make(settings).value();
-  }
+  policy = with_seed(*policy, args.seed);
   // Random only if there is a delay at all: a code the policy does not retry gives one call.
   const bool random = policy->classify()(code) == verdict::transient && !policy->settings().seed &&
                       (policy->delays().jitter != jitter_mode::none ||
@@ -139,18 +129,17 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
   }
 
   out << "policy: " << policy->format() << '\n';
-  out << "code: " << code_heading(code) << ", " << verdict_words(*policy, code) << '\n';
+  out << "code: " << code_label(code) << ", " << verdict_words(*policy, code) << '\n';
   if (random) {
     out << "note: delays are random on each run; add seed=N (or --seed N) to reproduce them\n";
   }
   out << " call  starts at    then waits\n";
-  const loop_summary s = run_loop(
-      *policy, code, args.max_calls,
-      [&](std::uint64_t call, nanoseconds start, std::optional<nanoseconds> delay) {
-        const std::string number = std::to_string(call);
-        out << std::string(number.size() < 5 ? 5 - number.size() : 0, ' ') << number << "  "
-            << pad(human_duration(start), 13) << (delay ? human_duration(*delay) : "-") << '\n';
-      });
+  const loop_summary s =
+      run_loop(*policy, code, args.max_calls,
+               [&](std::uint64_t call, nanoseconds start, std::optional<nanoseconds> delay) {
+                 out << pad_left(std::to_string(call), 5) << "  " << pad(human_duration(start), 13)
+                     << (delay ? human_duration(*delay) : "-") << '\n';
+               });
   if (s.truncated) {
     out << "(stopped printing after " << args.max_calls << " calls; raise --max-calls)\n";
   } else {

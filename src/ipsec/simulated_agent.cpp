@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 #include <ipsec_retry/ipsec/simulated_agent.hpp>
 
+#include <ipsec_retry/detail/saturate.hpp>
+
 namespace ipsec_retry::ipsec {
 
 void simulated_agent::install(policy_kind kind, std::wstring_view name, bool in_use_by_sas) {
@@ -81,9 +83,7 @@ win32_error simulated_agent::call(std::map<std::wstring, entry, std::less<>>& t,
     case operation::remove:
       if (e.in_use_by_sas) {
         e.current = state::pending_deletion;
-        const bool overflows =
-            now.time_since_epoch().count() > 0 && deletion_time_ > time_point::max() - now;
-        e.pending_until = overflows ? time_point::max() : now + deletion_time_;
+        e.pending_until = detail::saturating_advance(now, deletion_time_);
       } else {
         t.erase(it);
       }
