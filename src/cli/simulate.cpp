@@ -12,6 +12,7 @@
 
 #include "inject.hpp"
 #include "output.hpp"
+#include "recording_agent.hpp"
 #include "simulate.hpp"
 
 namespace ipsec_retry::cli {
@@ -20,47 +21,7 @@ namespace {
 using ipsec::policy_kind;
 using ipsec::policy_operation;
 
-struct call_record {
-  nanoseconds at;
-  win32_error code;
-};
-
-// Forwards to the simulated agent, recording each call's start time and code, and charging
-// the call's latency to virtual time after the agent has seen its state at the start.
-struct recording_agent {
-  ipsec::simulated_agent& agent;
-  virtual_time& time;
-  nanoseconds latency;
-  std::vector<call_record>& timeline;
-
-  template <class Call>
-  win32_error record(Call&& call) {
-    const nanoseconds at = time.elapsed();
-    const win32_error code = call();
-    time.advance(latency);
-    timeline.push_back({at, code});
-    return code;
-  }
-  win32_error add_policy(policy_kind k, std::wstring_view n, ipsec::native_policy p) {
-    return record([&] { return agent.add_policy(k, n, p); });
-  }
-  win32_error set_policy(policy_kind k, std::wstring_view n, ipsec::native_policy p) {
-    return record([&] { return agent.set_policy(k, n, p); });
-  }
-  win32_error delete_policy(policy_kind k, std::wstring_view n) {
-    return record([&] { return agent.delete_policy(k, n); });
-  }
-};
-
 }  // namespace
-
-std::string code_label(win32_error code) {
-  const auto info = find_code(to_underlying(code));
-  const std::uint32_t v = to_underlying(code);
-  std::string text = (v >> 31) != 0 ? hex(v, 8) : std::to_string(v);
-  if (info) text += " " + std::string(info->name);
-  return text;
-}
 
 int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err) {
   auto policy = parse_policy_arg(args.policy, "simulate", err);
@@ -89,11 +50,7 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
         << "': expected add, set or delete\n";
     return exit_bad_input;
   }
-  if (args.seed) {
-    retry_settings settings = policy->settings();
-    settings.seed = *args.seed;
-    policy = retry_policy::make(settings).value();
-  }
+  policy = with_seed(*policy, args.seed);
 
   std::optional<retry_budget::settings> budget;
   if (args.budget) {
@@ -117,8 +74,8 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
                        latency.value(), budget, out);
   }
 
-  std::vector<call_record> timeline;
-  recording_agent recorder{agent, time, latency.value(), timeline};
+  recording_agent recorder{agent, time, latency.value()};
+  const std::vector<call_record>& timeline = recorder.timeline;
   const auto outcome = ipsec::run_operation(recorder, {policy_kind::quick_mode, op, name, {}},
                                             *policy, options().with_time(time));
 
@@ -153,7 +110,8 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
   for (std::size_t i = 0; i < timeline.size(); ++i) {
     const std::string number = std::to_string(i + 1);
     out << std::string(number.size() < 5 ? 5 - number.size() : 0, ' ') << number << "  "
-        << pad(human_duration(timeline[i].at), 13) << code_label(timeline[i].code) << '\n';
+        << pad(human_duration(timeline[i].at), 13) << code_label(to_underlying(timeline[i].code))
+        << '\n';
   }
   if (succeeded) {
     out << "outcome: succeeded";

@@ -16,9 +16,6 @@
 
 namespace ipsec_retry::cli {
 
-/// "13023 ERROR_IPSEC_QM_POLICY_PENDING_DELETION", or the code alone when the table lacks it.
-std::string code_label(win32_error code);
-
 /// `simulate --callers N`: N concurrent callers of the typed operation in virtual time.
 int run_callers(const simulate_args& args, const retry_policy& policy, ipsec::policy_operation op,
                 ipsec::simulated_agent& agent, virtual_time& time, std::wstring_view name,

@@ -8,7 +8,6 @@
 // agent's state when it starts and ends --call-latency later; a sleep or a follower's wait slice
 // is an event at its end; a follower the leader releases or promotes is woken at once.
 #include <algorithm>
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -17,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "../text.hpp"
 #include "output.hpp"
 #include "simulate.hpp"
 
@@ -185,13 +185,6 @@ constexpr std::string_view budget_rule =
     "failures, ERROR_BUSY, ERROR_TIMEOUT, FWP_E_TIMEOUT); PENDING_DELETION costs nothing; a "
     "success refills token_ratio";
 
-// 10, 0.1: the shortest text that reads back as the same double.
-std::string format_number(double value) {
-  char buffer[32];
-  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
-  return ec == std::errc{} ? std::string(buffer, end) : std::string("?");
-}
-
 nanoseconds nth_elapsed(std::vector<caller_report> reports, std::size_t (*index)(std::size_t)) {
   std::sort(reports.begin(), reports.end(),
             [](const caller_report& a, const caller_report& b) { return a.elapsed < b.elapsed; });
@@ -234,9 +227,11 @@ int run_callers(const simulate_args& args, const retry_policy& policy, policy_op
   const nanoseconds max_elapsed = nth_elapsed(reports, last_index);
   const nanoseconds median_elapsed = nth_elapsed(reports, median_index);
   const std::string budget_text =
-      budget_settings ? "max_tokens=" + format_number(budget_settings->max_tokens) +
-                            ", token_ratio=" + format_number(budget_settings->token_ratio)
-                      : std::string();
+      budget_settings
+          ? "max_tokens=" + ipsec_retry::detail::shortest_decimal(budget_settings->max_tokens) +
+                ", token_ratio=" +
+                ipsec_retry::detail::shortest_decimal(budget_settings->token_ratio)
+          : std::string();
 
   if (args.json) {
     out << "{\"outcome\":" << json_string(outcome) << ",\"agent_calls\":" << agent_calls
@@ -278,7 +273,8 @@ int run_callers(const simulate_args& args, const retry_policy& policy, policy_op
     const std::string calls = std::to_string(r.calls);
     out << std::string(number.size() < 7 ? 7 - number.size() : 0, ' ') << number << "  "
         << pad(outcome_text, 32) << std::string(calls.size() < 5 ? 5 - calls.size() : 0, ' ')
-        << calls << "  " << pad(human_duration(r.elapsed), 12) << code_label(r.last_code) << '\n';
+        << calls << "  " << pad(human_duration(r.elapsed), 12)
+        << code_label(to_underlying(r.last_code)) << '\n';
   }
   out << "agent calls: " << agent_calls << "; succeeded: " << succeeded << " of " << reports.size()
       << "; elapsed max " << human_duration(max_elapsed) << ", median "

@@ -45,6 +45,7 @@
 
 #include <ipsec_retry/backoff.hpp>
 #include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/detail/saturate.hpp>
 #include <ipsec_retry/ipsec/coalesce.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 #include <ipsec_retry/retry.hpp>
@@ -52,7 +53,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <stop_token>
 #include <string_view>
@@ -176,16 +176,6 @@ inline retry_policy with_idempotency(const retry_policy& policy, bool idempotent
 
 inline bool idempotent(const operation_target& t, const operation_options& o) noexcept {
   return traits_of(t.op).idempotent || o.exists_after_ambiguous_is_done;
-}
-
-// How long from `now` to `deadline` (at least 0); nanoseconds::max() without a deadline.
-inline nanoseconds time_left(time_point now, std::optional<time_point> deadline) noexcept {
-  if (!deadline) return nanoseconds::max();
-  if (*deadline <= now) return nanoseconds::zero();
-  const auto a = now.time_since_epoch().count();
-  const auto b = deadline->time_since_epoch().count();
-  if (a < 0 && b > std::numeric_limits<std::int64_t>::max() + a) return nanoseconds::max();
-  return nanoseconds{b - a};
 }
 
 }  // namespace detail
@@ -400,7 +390,7 @@ class operation_engine {
     return wait_slice(now);
   }
   retry_step wait_slice(time_point now) {
-    const nanoseconds left = detail::time_left(now, state_.deadline());
+    const nanoseconds left = ipsec_retry::detail::time_left(now, state_.deadline());
     return {retry_step::action::wait_for_leader, std::min(slices_.next(), left), {}};
   }
   // The guard's admission of the next call, or the stop its refusal means.
