@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // What the text parsers (policy strings, budget settings, configuration lines) share: one
-// notion of blanks, so all of them accept the same spacing, and one form of positioned error.
-// Internal.
+// notion of blanks, so all of them accept the same spacing. (Their one tokenizer and error
+// builders: src/key_value.hpp.) Internal.
 #pragma once
 
 #include <ipsec_retry/retry_policy.hpp>
@@ -34,14 +34,5 @@ constexpr std::string_view trim(std::string_view s) noexcept {
 std::string format_code(std::uint32_t code);
 /// Upper-case hex digits of `value`, without 0x and without leading zeros.
 std::string hex_upper(std::uint32_t value);
-
-/// An error at `column` (from 1; 0 = no position): the message is "column N: detail".
-inline policy_error error_at(policy_errc code, std::size_t column, std::string_view token,
-                             const std::string& detail) {
-  std::string message;
-  if (column != 0) message = "column " + std::to_string(column) + ": ";
-  message += detail;
-  return policy_error{code, column, std::string(token), std::move(message)};
-}
 
 }  // namespace ipsec_retry::detail
