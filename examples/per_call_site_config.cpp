@@ -19,7 +19,7 @@ int main() {
   // A site of the host's own, with its default.
   const auto filter_default = ir::retry_policy::parse("timeout=10s, initial=5ms").value();
   if (auto defined = sites.define("wfp.add_filter", filter_default); !defined) {
-    std::cerr << defined.error().message << '\n';
+    std::cerr << defined.error().message() << '\n';
     return 1;
   }
 
@@ -31,14 +31,14 @@ int main() {
       "qm.add:    initial=10ms, jitter=none, budget=agent\n"
       "wfp.add_filter: retry_on=ERROR_ACCESS_DENIED   # this host's filters race a GPO refresh\n";
   if (auto loaded = sites.load_config(config); !loaded) {
-    std::cerr << loaded.error().message << '\n';
+    std::cerr << loaded.error().message() << '\n';
     return 1;
   }
 
   // Operators can override a site without touching the file, e.g.
   //   IPSEC_RETRY_QM_DELETE="timeout=90s" ./per_call_site_config
   if (auto env = sites.load_environment(); !env) {
-    std::cerr << env.error().message << '\n';
+    std::cerr << env.error().message() << '\n';
     return 1;
   }
 
@@ -56,10 +56,10 @@ int main() {
 
   // Mistakes are reported with the line and the site, and change nothing.
   const auto bad = sites.load_config("qm.delete: timeout=60s\nqm.add: atempts=5\n");
-  std::cout << "\nA bad config is refused:\n  " << bad.error().message << '\n';
+  std::cout << "\nA bad config is refused:\n  " << bad.error().message() << '\n';
   const auto typo = sites.policy("qm.delet");
-  std::cout << "A misspelt site is refused:\n  " << typo.error().message << '\n';
+  std::cout << "A misspelt site is refused:\n  " << typo.error().message() << '\n';
   const auto no_budget = sites.load_config("mm.delete: budget=agnet\n");
-  std::cout << "A misspelt budget is refused:\n  " << no_budget.error().message << '\n';
+  std::cout << "A misspelt budget is refused:\n  " << no_budget.error().message() << '\n';
   return bad || typo || no_budget ? 1 : 0;
 }

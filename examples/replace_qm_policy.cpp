@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   ipsec::call_site_registry sites;
   if (auto loaded = sites.load_config("qm.add: initial=10ms, jitter=none   # readable demo\n");
       !loaded) {
-    std::cerr << loaded.error().message << '\n';
+    std::cerr << loaded.error().message() << '\n';
     return 2;
   }
 

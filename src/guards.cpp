@@ -3,16 +3,10 @@
 #include <ipsec_retry/retry_error.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
-
-#include "text.hpp"
 
 namespace ipsec_retry {
 namespace {
-
-using detail::shortest_decimal;
-using detail::trim;
 
 std::int64_t milli(double tokens) noexcept {
   return std::llround(tokens * 1000.0);
@@ -36,95 +30,6 @@ struct shared_clock {
 };
 
 }  // namespace
-
-policy_result<retry_budget::settings> retry_budget::make(const settings& s) {
-  if (!(s.max_tokens > 0.0 && s.max_tokens <= 1000.0)) {
-    return policy_error{policy_errc::out_of_range, 0, "max_tokens",
-                        "max_tokens must be in (0, 1000], got " + shortest_decimal(s.max_tokens)};
-  }
-  if (!(s.token_ratio > 0.0 && s.token_ratio <= s.max_tokens) || milli(s.token_ratio) == 0) {
-    return policy_error{
-        policy_errc::out_of_range, 0, "token_ratio",
-        "token_ratio must be in [0.001, max_tokens = " + shortest_decimal(s.max_tokens) +
-            "], got " + shortest_decimal(s.token_ratio)};
-  }
-  return s;
-}
-
-policy_result<retry_budget::settings> retry_budget::parse(std::string_view text) {
-  return parse(text, settings{});
-}
-
-policy_result<retry_budget::settings> retry_budget::parse(std::string_view text,
-                                                          const settings& base) {
-  const auto column_of = [&](std::string_view s) {
-    return static_cast<std::size_t>(s.data() - text.data()) + 1;
-  };
-  settings s = base;
-  std::size_t max_column = 0;  // where each key was given (0: not given)
-  std::size_t ratio_column = 0;
-  std::size_t pos = 0;
-  const bool blank = trim(text).empty();
-  while (!blank) {
-    std::size_t end = text.find_first_of(",;", pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view item = trim(text.substr(pos, end - pos));
-    if (item.empty()) {
-      // Point at the separator after the empty item, or at the trailing one.
-      if (end < text.size()) {
-        return detail::error_at(
-            policy_errc::syntax, end + 1, text.substr(end, 1),
-            "empty item: expected key=value before '" + std::string(1, text[end]) + "'");
-      }
-      return detail::error_at(policy_errc::syntax, pos, text.substr(pos - 1, 1),
-                              "expected key=value after the last separator");
-    }
-    const std::size_t column = column_of(item);
-    const std::size_t eq = item.find('=');
-    const std::string_view key = eq == std::string_view::npos ? item : trim(item.substr(0, eq));
-    const std::string_view value =
-        eq == std::string_view::npos ? std::string_view{} : trim(item.substr(eq + 1));
-    double* target = key == "max_tokens"    ? &s.max_tokens
-                     : key == "token_ratio" ? &s.token_ratio
-                                            : nullptr;
-    if (target == nullptr) {
-      return detail::error_at(
-          policy_errc::unknown_key, column, key,
-          "unknown budget key '" + std::string(key) + "' (expected max_tokens or token_ratio)");
-    }
-    std::size_t& seen = target == &s.max_tokens ? max_column : ratio_column;
-    if (seen != 0) {
-      return detail::error_at(policy_errc::duplicate_key, column, key,
-                              "'" + std::string(key) + "' is given twice");
-    }
-    seen = column;
-    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), *target);
-    if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() ||
-        !std::isfinite(*target)) {
-      const std::size_t value_column = !value.empty()                 ? column_of(value)
-                                       : eq == std::string_view::npos ? column
-                                                                      : column + eq + 1;
-      return detail::error_at(policy_errc::bad_value, value_column, value,
-                              "bad value '" + std::string(value) + "' for '" + std::string(key) +
-                                  "': expected a decimal number");
-    }
-    if (end == text.size()) break;
-    pos = end + 1;
-  }
-  auto made = make(s);
-  if (!made) {
-    // Point at the key the check names, or at the other one if only that one was given
-    // (max_tokens=0.05 over a base token_ratio=0.1).
-    policy_error e = std::move(made).assume_error();
-    const bool about_max = e.token == "max_tokens";
-    const std::size_t column = (about_max ? max_column : ratio_column) != 0
-                                   ? (about_max ? max_column : ratio_column)
-                                   : (about_max ? ratio_column : max_column);
-    if (column != 0) e = detail::error_at(e.code, column, e.token, e.message);
-    return e;
-  }
-  return made;
-}
 
 std::uint64_t retry_budget::packed(const settings& s, std::uint64_t tokens) noexcept {
   const std::uint64_t max = clamped_milli(s.max_tokens, 1, 1'000'000);
@@ -224,6 +129,17 @@ void circuit_breaker::release(const ticket& t) noexcept {
   if (t.probe && t.epoch == epoch_ && state_ == state::half_open) probe_in_flight_ = false;
 }
 
+void circuit_breaker::reconfigure(const settings& s) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  settings_ = s;
+  if (settings_.failure_threshold == 0) settings_.failure_threshold = 1;
+}
+
+circuit_breaker::settings circuit_breaker::current_settings() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return settings_;
+}
+
 circuit_breaker::state circuit_breaker::current() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return state_;
@@ -244,6 +160,17 @@ circuit_breaker& circuit_breakers::for_server(std::wstring_view server) {
              .first;
   }
   return it->second;
+}
+
+void circuit_breakers::reconfigure(const circuit_breaker::settings& s) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  settings_ = s;
+  for (auto& [server, breaker] : breakers_) breaker.reconfigure(s);
+}
+
+circuit_breaker::settings circuit_breakers::current_settings() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return settings_;
 }
 
 }  // namespace ipsec_retry

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// retry_policy: durations as the policy string spells them, and the normalized policy string.
+// retry_policy: durations and codes as the policy string spells them. (The normalized policy
+// string itself is written by the key table: src/policy_parse.cpp.)
 #include <ipsec_retry/retry_policy.hpp>
 
 #include <algorithm>
@@ -68,32 +69,14 @@ constexpr std::array<unit_spec, 6> units = {{{"min", 60'000'000'000},
                                              {"s", 1'000'000'000},
                                              {"h", 3'600'000'000'000}}};
 
-std::string format_double(double value) {
-  std::array<char, 32> buf{};
-  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value);
-  (void)ec;
-  return std::string(buf.data(), end);
-}
-
 }  // namespace
 
 namespace detail {
 
 std::string format_code(std::uint32_t code) {
   if (const auto info = find_code(code)) return std::string(info->name);
-  if ((code >> 31) != 0) return "0x" + hex_upper(code);
+  if ((code >> 31) != 0) return hex(code);
   return std::to_string(code);
-}
-
-std::string hex_upper(std::uint32_t value) {
-  std::array<char, 16> buf{};
-  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value, 16);
-  (void)ec;
-  std::string hex(buf.data(), end);
-  for (char& c : hex) {
-    if (c >= 'a' && c <= 'f') c = static_cast<char>(c - 'a' + 'A');
-  }
-  return hex;
 }
 
 }  // namespace detail
@@ -134,56 +117,6 @@ std::string format_duration(nanoseconds d) {
     if (ns % unit.ns == 0) return std::to_string(ns / unit.ns) + std::string(unit.suffix);
   }
   return std::to_string(ns) + "ns";
-}
-
-std::string retry_policy::format() const {
-  const retry_settings& s = settings_;
-  const backoff& b = s.delays;
-  std::string out;
-  out += "attempts=" + (s.attempts ? std::to_string(*s.attempts) : std::string("unlimited"));
-  out += ", timeout=" + (s.timeout ? format_duration(*s.timeout) : std::string("none"));
-  out += ", backoff=" + std::string(to_string(b.strategy));
-  out += ", initial=" + format_duration(b.initial);
-  // make() resets what the strategy ignores, so only the keys it uses are written.
-  if (b.strategy == backoff_strategy::exponential)
-    out += ", multiplier=" + format_double(b.multiplier);
-  if (b.step) out += ", step=" + format_duration(*b.step);
-  out += ", max_delay=" + format_duration(b.max_delay);
-  out += ", jitter=";
-  switch (b.jitter) {
-    case jitter_mode::none:
-      out += "none";
-      break;
-    case jitter_mode::full:
-      out += "full";
-      break;
-    case jitter_mode::equal:
-      out += "equal";
-      break;
-    case jitter_mode::proportional:
-      out += format_double(b.jitter_percent) + "%";
-      break;
-  }
-  const auto append_codes = [&](std::string_view key, const code_set& set) {
-    if (set.empty()) return;
-    out += ", ";
-    out += key;
-    out += '=';
-    bool first = true;
-    for (std::uint32_t code : set.codes()) {
-      if (!first) out += '|';
-      out += detail::format_code(code);
-      first = false;
-    }
-  };
-  append_codes("retry_on", s.classify.retry_on_codes());
-  append_codes("never_retry", s.classify.never_retry_codes());
-  append_codes("success_on", s.classify.success_codes());
-  if (s.classify.site() == idempotency::idempotent) out += ", idempotent=yes";
-  out += ", at_deadline=";
-  out += s.on_deadline == at_deadline::final_call ? "final_call" : "give_up";
-  if (s.seed) out += ", seed=" + std::to_string(*s.seed);
-  return out;
 }
 
 }  // namespace ipsec_retry

@@ -1,26 +1,35 @@
 // SPDX-License-Identifier: BSL-1.0
-// What the policy string's parser and retry_policy::make() share: the keys, and the rules on
-// the code lists (retry_on, never_retry, success_on). Internal.
+// What the policy string's parser and retry_policy::make() share: the key table, and the rules
+// on the code lists (retry_on, never_retry, success_on). Internal.
 #pragma once
 
 #include <ipsec_retry/classify.hpp>
+#include <ipsec_retry/retry_policy.hpp>
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "key_value.hpp"
 #include "text.hpp"
 
 namespace ipsec_retry::detail {
 
-// The keys, in the order format() writes them.
-inline constexpr std::array<std::string_view, 14> keys = {
-    "attempts", "timeout",  "backoff",     "initial",    "multiplier", "step",        "max_delay",
-    "jitter",   "retry_on", "never_retry", "success_on", "idempotent", "at_deadline", "seed"};
+// The policy string's key table (src/policy_keys.cpp), in the order format() writes it.
+inline constexpr std::size_t policy_key_count = 14;
+extern const std::array<key_rule<retry_settings>, policy_key_count> policy_keys;
+
+/// Applies `items` (tokenize()) over `base` and validates the result with make(); a
+/// validation error points at the key the text gave (locate()). `other_keys`: keys of the same
+/// text that another grammar reads (a site line's budget=, breaker=), for "did you mean".
+policy_result<retry_policy> parse_policy_items(std::span<const kv_item> items,
+                                               const retry_settings& base,
+                                               std::span<const std::string_view> other_keys = {});
 
 // What no site may list in retry_on, never_retry or success_on: ERROR_SUCCESS (0, also S_OK) in
 // any spelling, and in the policy string a success HRESULT written out as one (0x + 8 hex

@@ -48,14 +48,38 @@ const std::error_category& policy_category() noexcept {
   return instance;
 }
 
+std::string policy_error::message() const {
+  std::string out;
+  if (column != 0) out = "column " + std::to_string(column) + ": ";
+  out += problem;
+  if (!reason.empty()) out += ": " + reason;
+  if (!suggestion.empty()) out += " (did you mean '" + suggestion + "'?)";
+  if (!expected.empty()) {
+    // "bad value 'x' for 'k': expected E", but "unknown budget key 'x' (expected a or b)" and
+    // "bad code 'x' in 'k': why (expected E)".
+    if (reason.empty() && code != policy_errc::unknown_key) {
+      out += ": expected " + expected;
+    } else {
+      out += " (expected " + expected + ")";
+    }
+  }
+  if (first_column != 0) out += " (first at column " + std::to_string(first_column) + ")";
+  return out;
+}
+
 void outcome_throw_as_system_error_with_payload(const policy_error& e) {
-  throw std::system_error(make_error_code(e.code), e.message);
+  throw std::system_error(make_error_code(e.code), e.message());
 }
 
 policy_result<retry_policy> retry_policy::make(const retry_settings& given) {
-  // `key`: the key the check is about (the parser turns it into a column).
-  const auto fail = [](policy_errc code, std::string_view key, std::string message) {
-    return policy_error{code, 0, std::string(key), std::move(message)};
+  // `key`: the key the check is about (a parser adds the column where the text gave it).
+  const auto fail = [](policy_errc code, std::string_view key, std::string problem) {
+    policy_error e{};
+    e.code = code;
+    e.token = std::string(key);
+    e.key = std::string(key);
+    e.problem = std::move(problem);
+    return e;
   };
   retry_settings s = given;
   if (s.attempts && *s.attempts == 0) {

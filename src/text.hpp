@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // What the text code of src/ shares (the CLI too, header-only parts): one notion of blanks, so
-// every parser accepts the same spacing; one form of positioned error; one way to write hex, a
-// code's number, a double, and one table of duration units. Internal.
+// every parser accepts the same spacing; one way to write hex, a code's number, a double, and
+// one table of duration units (the parsers' one tokenizer and errors: src/key_value.hpp). Internal.
 #pragma once
 
 #include <ipsec_retry/retry_policy.hpp>
@@ -72,18 +72,5 @@ inline constexpr std::array<duration_unit, 6> duration_units = {{{"h", 3'600'000
 /// A normalized code as the policy string writes it: its name when the library knows it,
 /// otherwise decimal, or 0x + upper-case hex when bit 31 is set (src/policy_format.cpp).
 std::string format_code(std::uint32_t code);
-/// Upper-case hex digits of `value`, without 0x and without leading zeros. Superseded by hex()
-/// above: it goes once its definition (src/policy_format.cpp) and its callers there and in
-/// src/win32_error.cpp use hex().
-std::string hex_upper(std::uint32_t value);
-
-/// An error at `column` (from 1; 0 = no position): the message is "column N: detail".
-inline policy_error error_at(policy_errc code, std::size_t column, std::string_view token,
-                             const std::string& detail) {
-  std::string message;
-  if (column != 0) message = "column " + std::to_string(column) + ": ";
-  message += detail;
-  return policy_error{code, column, std::string(token), std::move(message)};
-}
 
 }  // namespace ipsec_retry::detail

@@ -238,15 +238,14 @@ result<std::uint32_t> parse_code(std::string_view text) noexcept {
 
 std::string to_string(win32_error code) {
   const std::uint32_t value = normalize(code);
-  std::string number = (value >> 31) != 0 ? "0x" + detail::hex_upper(value) : std::to_string(value);
+  std::string number = (value >> 31) != 0 ? detail::hex(value) : std::to_string(value);
   if (const auto info = find_code(value)) return std::string(info->name) + " (" + number + ")";
   return number;
 }
 
 std::string to_string(hresult code) {
   const std::uint32_t bits = to_underlying(code);
-  std::string hex = detail::hex_upper(bits);
-  hex = "0x" + std::string(8 - hex.size(), '0') + hex;
+  const std::string hex = detail::hex(bits, 8);
   if (bits == 0) return "S_OK (" + hex + ")";
   if (const auto win32 = win32_from_hresult(code)) {
     return hex + " (HRESULT_FROM_WIN32(" + to_string(*win32) + "))";

@@ -33,7 +33,7 @@ constexpr std::uint32_t server_too_busy = 1723;
 
 ir::retry_policy policy(std::string_view text) {
   auto p = ir::retry_policy::parse(text);
-  EXPECT_TRUE(p) << text << ": " << (p ? "" : p.error().message);
+  EXPECT_TRUE(p) << text << ": " << (p ? "" : p.error().message());
   return p ? p.value() : ir::retry_policy{};
 }
 
@@ -51,7 +51,7 @@ ipsec::call_site site(const ipsec::call_site_registry& sites, std::string_view n
 
 ir::retry_budget* budget(const ipsec::call_site_registry& sites, std::string_view name) {
   auto b = sites.budget(name);
-  EXPECT_TRUE(b) << name << ": " << (b ? "" : b.error().message);
+  EXPECT_TRUE(b) << name << ": " << (b ? "" : b.error().message());
   return b ? b.value() : nullptr;
 }
 
@@ -112,7 +112,7 @@ TEST(CallSiteBudgets, TheConfigurationDefinesBudgetsAndAttachesThemByName) {
       "qm.add: budget = agent ; initial=5ms\n"
       "  budget  slow.path : token_ratio=1\n"
       "mm.delete: budget=slow.path\n");
-  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_TRUE(loaded) << loaded.error().message();
   EXPECT_EQ(sites.budgets(), (std::vector<std::string>{"agent", "slow.path"}));
   ir::retry_budget* agent = budget(sites, "agent");
   ir::retry_budget* slow = budget(sites, "slow.path");
@@ -204,7 +204,7 @@ TEST(CallSiteBudgets, ALoadAppliesItsSettingsEvenIfTheBudgetWasReconfiguredDirec
   const auto r = sites.load_environment([](const char* v) -> const char* {
     return std::strcmp(v, "IPSEC_RETRY_BUDGET_AGENT") == 0 ? "token_ratio=2\r\n" : nullptr;
   });
-  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(agent->current_settings(), (budget_settings{.max_tokens = 40, .token_ratio = 2}));
 }
 
@@ -232,9 +232,9 @@ TEST_P(CallSiteBudgetConfigError, NamesLineSiteAndColumnAndChangesNothing) {
   ASSERT_TRUE(sites.define("budget.taken", policy("attempts=2")));
   const auto r = sites.load_config(c.text);
   ASSERT_FALSE(r) << c.text;
-  EXPECT_EQ(r.error().code, c.code) << r.error().message;
+  EXPECT_EQ(r.error().code, c.code) << r.error().message();
   EXPECT_EQ(r.error().site, c.site);
-  EXPECT_EQ(r.error().message.rfind(c.message_start, 0), 0u) << r.error().message;
+  EXPECT_EQ(r.error().message().rfind(c.message_start, 0), 0u) << r.error().message();
   // All or nothing: no budget was created, no site attached or changed.
   EXPECT_TRUE(sites.budgets().empty());
   for (const auto& name : sites.sites()) {
@@ -288,7 +288,8 @@ INSTANTIATE_TEST_SUITE_P(
                           "line 1 (qm.delete): column 19: bad value 'a b' for 'budget'"},
         budget_error_case{"budget x: max_tokens=1\nqm.delete: budget=x, budget=x",
                           registry_errc::bad_policy, "qm.delete",
-                          "line 2 (qm.delete): column 22: 'budget' is given twice"},
+                          "line 2 (qm.delete): column 22: duplicate key 'budget' (first at column "
+                          "12)"},
         // Cutting the budget item out must not hide errors, nor shift their columns.
         budget_error_case{"budget x: max_tokens=1\nqm.delete: budget=x, timeout=5",
                           registry_errc::bad_policy, "qm.delete",
@@ -331,7 +332,7 @@ TEST(CallSiteBudgets, DefineAttachAndLookupRefuseWhatIsWrong) {
   }
   const auto invalid = sites.define_budget("agent", {.max_tokens = 0});
   ASSERT_FALSE(invalid);
-  EXPECT_EQ(invalid.error().message,
+  EXPECT_EQ(invalid.error().message(),
             "define_budget (budget agent): max_tokens must be in (0, 1000], got 0");
   EXPECT_TRUE(sites.budgets().empty());
 
@@ -344,24 +345,24 @@ TEST(CallSiteBudgets, DefineAttachAndLookupRefuseWhatIsWrong) {
   // A site and a budget may not read the same environment variable, whichever came first.
   const auto site_clash = sites.define("budget.agent", policy("attempts=2"));
   ASSERT_FALSE(site_clash);
-  EXPECT_EQ(site_clash.error().message,
+  EXPECT_EQ(site_clash.error().message(),
             "define (budget.agent): its environment variable IPSEC_RETRY_BUDGET_AGENT is already "
             "that of budget 'agent'");
   ASSERT_TRUE(sites.define("budget.x", policy("attempts=2")));
   const auto budget_clash = sites.define_budget("X", {});
   ASSERT_FALSE(budget_clash);
   EXPECT_EQ(budget_clash.error().code, registry_errc::duplicate_budget);
-  EXPECT_NE(budget_clash.error().message.find("site 'budget.x'"), std::string::npos)
-      << budget_clash.error().message;
+  EXPECT_NE(budget_clash.error().message().find("site 'budget.x'"), std::string::npos)
+      << budget_clash.error().message();
 
   const auto no_site = sites.attach_budget("qm.delet", "agent");
   ASSERT_FALSE(no_site);
   EXPECT_EQ(no_site.error().code, registry_errc::unknown_site);
-  EXPECT_NE(no_site.error().message.find("did you mean 'qm.delete'?"), std::string::npos);
+  EXPECT_NE(no_site.error().message().find("did you mean 'qm.delete'?"), std::string::npos);
   const auto no_budget = sites.attach_budget("qm.delete", "agnet");
   ASSERT_FALSE(no_budget);
   EXPECT_EQ(no_budget.error().code, registry_errc::unknown_budget);
-  EXPECT_EQ(no_budget.error().message,
+  EXPECT_EQ(no_budget.error().message(),
             "attach_budget (qm.delete): unknown budget 'agnet' (did you mean 'agent'? budgets "
             "come from 'budget NAME: ...' lines or define_budget())");
   EXPECT_EQ(site(sites, "qm.delete").budget, nullptr);
@@ -397,7 +398,7 @@ TEST(CallSiteBudgets, TheEnvironmentAttachesSitesAndTunesBudgets) {
       {"IPSEC_RETRY_BUDGET_AGENT", "token_ratio=0.5"},
   };
   const auto r = sites.load_environment([&](const char* v) { return lookup(good, v); });
-  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r) << r.error().message();
   ir::retry_budget* agent = budget(sites, "agent");
   EXPECT_EQ(agent->current_settings(), (budget_settings{.max_tokens = 4, .token_ratio = 0.5}))
       << "on top of the current settings";
@@ -417,7 +418,7 @@ TEST(CallSiteBudgets, TheEnvironmentAttachesSitesAndTunesBudgets) {
   for (std::size_t i = 0; i < bad.size(); ++i) {
     const auto failed = sites.load_environment([&](const char* v) { return lookup(bad[i], v); });
     ASSERT_FALSE(failed);
-    EXPECT_EQ(failed.error().message.rfind(expected[i], 0), 0u) << failed.error().message;
+    EXPECT_EQ(failed.error().message().rfind(expected[i], 0), 0u) << failed.error().message();
     EXPECT_EQ(site(sites, "mm.add").budget, nullptr) << "nothing changed";
     EXPECT_EQ(agent->current_settings().token_ratio, 0.5);
   }

@@ -39,7 +39,7 @@ ir::retry_policy over(const ir::retry_policy& base, std::string_view text) {
 
 ir::retry_policy site_policy(const ipsec::call_site_registry& sites, std::string_view site) {
   auto p = sites.policy(site);
-  EXPECT_TRUE(p) << site << ": " << (p ? "" : p.error().message);
+  EXPECT_TRUE(p) << site << ": " << (p ? "" : p.error().message());
   return p ? p.value() : ir::retry_policy{};
 }
 
@@ -90,7 +90,7 @@ TEST(CallSites, DefineRefusesDuplicatesAndBadNames) {
     ASSERT_FALSE(r) << duplicate;
     EXPECT_EQ(r.error().code, ipsec::registry_errc::duplicate_site);
     EXPECT_EQ(r.error().site, duplicate);
-    EXPECT_NE(r.error().message.find(duplicate), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message().find(duplicate), std::string::npos) << r.error().message();
   }
   EXPECT_EQ(site_policy(sites, "wfp.add_filter"), p) << "a refused define changes nothing";
   EXPECT_EQ(site_policy(sites, "qm.delete"), builtin(policy_operation::remove));
@@ -108,12 +108,12 @@ TEST(CallSites, PolicyOfAnUnknownSiteSuggestsTheNearest) {
   ASSERT_FALSE(nope);
   EXPECT_EQ(nope.error().code, ipsec::registry_errc::unknown_site);
   EXPECT_EQ(std::error_code(nope.error().code), ipsec::registry_errc::unknown_site);
-  EXPECT_NE(nope.error().message.find("unknown call site 'nope'"), std::string::npos)
-      << nope.error().message;
+  EXPECT_NE(nope.error().message().find("unknown call site 'nope'"), std::string::npos)
+      << nope.error().message();
   const auto typo = sites.policy("qm.delet");
   ASSERT_FALSE(typo);
-  EXPECT_NE(typo.error().message.find("did you mean 'qm.delete'?"), std::string::npos)
-      << typo.error().message;
+  EXPECT_NE(typo.error().message().find("did you mean 'qm.delete'?"), std::string::npos)
+      << typo.error().message();
   EXPECT_STREQ(ipsec::registry_category().name(), "ipsec_retry.call_sites");
 }
 
@@ -126,7 +126,7 @@ TEST(CallSites, ConfigKeysNotGivenKeepTheSiteDefault) {
       "   \t\r\n"
       "  qm.add :initial=10ms, jitter=none\r\n"
       "# mm.set: attempts=1\n");
-  ASSERT_TRUE(loaded) << loaded.error().message;
+  ASSERT_TRUE(loaded) << loaded.error().message();
   const auto qm_delete = site_policy(sites, "qm.delete");
   EXPECT_EQ(qm_delete.settings().attempts, 50u);
   EXPECT_EQ(qm_delete.settings().timeout, std::chrono::nanoseconds{60s});
@@ -150,7 +150,7 @@ TEST(CallSites, EmptyAndCommentOnlyConfigsChangeNothing) {
   for (std::string_view text : {"", "\n", "# nothing\n\n", "\r\n  # x\r\n"}) {
     ipsec::call_site_registry sites;
     const auto r = sites.load_config(text);
-    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message());
     EXPECT_EQ(site_policy(sites, "qm.delete"), builtin(policy_operation::remove));
   }
 }
@@ -187,8 +187,8 @@ TEST_P(CallSitesConfigError, NamesTheLineAndTheSiteAndChangesNothing) {
   ASSERT_FALSE(r) << c.text;
   EXPECT_EQ(r.error().code, c.code);
   EXPECT_EQ(r.error().site, c.site);
-  EXPECT_EQ(r.error().message.rfind(c.message_start, 0), 0u) << r.error().message;
-  EXPECT_NE(r.error().message.find(c.says), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message().rfind(c.message_start, 0), 0u) << r.error().message();
+  EXPECT_NE(r.error().message().find(c.says), std::string::npos) << r.error().message();
   // All or nothing: the good lines before the error were not applied.
   for (const auto& site : sites.sites()) {
     const auto op = site.ends_with(".delete") ? policy_operation::remove
@@ -243,7 +243,7 @@ TEST(CallSites, ConfigErrorColumnCountsInTheLine) {
     ipsec::call_site_registry sites;
     const auto loaded = sites.load_config(r.text);
     ASSERT_FALSE(loaded) << r.text;
-    EXPECT_EQ(loaded.error().message.rfind(r.message_start, 0), 0u) << loaded.error().message;
+    EXPECT_EQ(loaded.error().message().rfind(r.message_start, 0), 0u) << loaded.error().message();
     EXPECT_EQ(loaded.error().site, "qm.delete");
     EXPECT_EQ(std::error_code(ipsec::make_error_code(loaded.error())),
               ipsec::registry_errc::bad_policy);
@@ -308,7 +308,7 @@ TEST(CallSites, LoadEnvironmentAppliesOnTopOfTheCurrentPolicies) {
   ASSERT_TRUE(sites.define("wfp.add-filter", policy("attempts=3, initial=5ms")));
   ASSERT_TRUE(sites.load_config("qm.delete: attempts=50"));
   const auto r = sites.load_environment(&good_env);
-  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(site_policy(sites, "qm.delete"),
             over(builtin(policy_operation::remove), "attempts=50, timeout=90s"));
   EXPECT_EQ(site_policy(sites, "mm.add"),
@@ -328,8 +328,8 @@ TEST(CallSites, LoadEnvironmentErrorNamesTheVariableAndChangesNothing) {
   EXPECT_EQ(r.error().code, ipsec::registry_errc::bad_policy);
   EXPECT_EQ(r.error().source, "IPSEC_RETRY_QM_SET");
   EXPECT_EQ(r.error().site, "qm.set");
-  EXPECT_EQ(r.error().message.rfind("IPSEC_RETRY_QM_SET (qm.set): column ", 0), 0u)
-      << r.error().message;
+  EXPECT_EQ(r.error().message().rfind("IPSEC_RETRY_QM_SET (qm.set): column ", 0), 0u)
+      << r.error().message();
   EXPECT_EQ(site_policy(sites, "mm.add"), builtin(policy_operation::add));
   EXPECT_EQ(site_policy(sites, "qm.set"), builtin(policy_operation::set));
 }
@@ -391,8 +391,8 @@ TEST(CallSiteRegistry, SitesWhoseEnvironmentVariablesCollideAreRefused) {
   const auto clash = sites.define("qm_delete", ir::retry_policy{});
   ASSERT_FALSE(clash);
   EXPECT_EQ(clash.error().code, ipsec::registry_errc::duplicate_site);
-  EXPECT_NE(clash.error().message.find("IPSEC_RETRY_QM_DELETE"), std::string::npos)
-      << clash.error().message;
+  EXPECT_NE(clash.error().message().find("IPSEC_RETRY_QM_DELETE"), std::string::npos)
+      << clash.error().message();
   EXPECT_TRUE(sites.define("wfp.add_filter", ir::retry_policy{}));
   EXPECT_FALSE(sites.define("WFP-ADD_FILTER", ir::retry_policy{}));
 }

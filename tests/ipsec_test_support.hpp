@@ -49,7 +49,7 @@ inline std::uint32_t u(ir::win32_error code) {
 
 inline ir::retry_policy policy(std::string_view text) {
   auto p = ir::retry_policy::parse(text);
-  EXPECT_TRUE(p) << text << ": " << (p ? "" : p.error().message);
+  EXPECT_TRUE(p) << text << ": " << (p ? "" : p.error().message());
   return p ? p.value() : ir::retry_policy{};
 }
 

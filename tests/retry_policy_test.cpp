@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 TEST(PolicyParse, EmptyGivesTheDefaults) {
   for (const char* text : {"", "   ", "\t"}) {
     const auto p = ir::retry_policy::parse(text);
-    ASSERT_TRUE(p) << p.error().message;
+    ASSERT_TRUE(p) << p.error().message();
     EXPECT_EQ(p.value(), ir::retry_policy{});
   }
   const ir::retry_policy defaults;
@@ -40,7 +40,7 @@ TEST(PolicyParse, EveryKey) {
       "max_delay=1min, jitter=12.5%, retry_on=5|0x800706BE, never_retry=ERROR_BUSY, "
       "success_on=ERROR_IPSEC_QM_POLICY_NOT_FOUND, idempotent=yes, at_deadline=give_up, "
       "seed=18446744073709551615 ");
-  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p) << p.error().message();
   const auto& s = p.value().settings();
   EXPECT_EQ(s.attempts, 7u);
   EXPECT_EQ(s.timeout, 1500ms);
@@ -107,7 +107,7 @@ TEST(PolicyFormat, NormalizedString) {
             "max_delay=2s, jitter=20%, at_deadline=final_call");
   const auto p = ir::retry_policy::parse(
       "seed=1;jitter=none;retry_on=5|0x80320012;timeout=5000ms;initial=10ms;max_delay=60s");
-  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p) << p.error().message();
   EXPECT_EQ(p.value().format(),
             "attempts=unlimited, timeout=5s, backoff=exponential, initial=10ms, multiplier=2, "
             "max_delay=1min, jitter=none, retry_on=ERROR_ACCESS_DENIED|FWP_E_TIMEOUT, "
@@ -125,7 +125,7 @@ TEST(PolicyFormat, RoundTripsToTheSamePolicy) {
     if (!first) continue;  // the duplicate-key case: covered by the error tests
     const std::string formatted = first.value().format();
     const auto second = ir::retry_policy::parse(formatted);
-    ASSERT_TRUE(second) << text << " -> " << formatted << ": " << second.error().message;
+    ASSERT_TRUE(second) << text << " -> " << formatted << ": " << second.error().message();
     EXPECT_EQ(second.value(), first.value()) << text << " -> " << formatted;
     EXPECT_EQ(second.value().format(), formatted) << "format is a fixed point";
   }
@@ -137,7 +137,7 @@ TEST(PolicyMake, DesignatedInitializers) {
                                          .delays = {.strategy = ir::backoff_strategy::constant,
                                                     .initial = 50ms,
                                                     .jitter = ir::jitter_mode::none}});
-  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p) << p.error().message();
   EXPECT_EQ(p.value().format(),
             "attempts=5, timeout=2s, backoff=constant, initial=50ms, max_delay=2s, jitter=none, "
             "at_deadline=final_call");
@@ -171,7 +171,7 @@ TEST(PolicyMake, RejectsWhatParseRejects) {
   const auto both = ir::retry_policy::make(s);
   ASSERT_FALSE(both);
   EXPECT_EQ(both.error().code, ir::policy_errc::inconsistent);
-  EXPECT_NE(both.error().message.find("ERROR_ACCESS_DENIED"), std::string::npos);
+  EXPECT_NE(both.error().message().find("ERROR_ACCESS_DENIED"), std::string::npos);
   EXPECT_EQ(both.error().column, 0u);
 }
 
@@ -204,11 +204,11 @@ TEST_P(PolicyParseRejects, NamingTheTokenAndItsColumn) {
   const auto p = ir::retry_policy::parse(b.text);
   ASSERT_FALSE(p) << b.text;
   const ir::policy_error& e = p.error();
-  EXPECT_EQ(e.code, b.code) << e.message;
-  EXPECT_EQ(e.column, b.column) << e.message;
-  EXPECT_EQ(e.token, b.token) << e.message;
-  EXPECT_NE(e.message.find(b.says), std::string::npos) << e.message;
-  EXPECT_EQ(e.message.rfind("column " + std::to_string(b.column) + ": ", 0), 0u) << e.message;
+  EXPECT_EQ(e.code, b.code) << e.message();
+  EXPECT_EQ(e.column, b.column) << e.message();
+  EXPECT_EQ(e.token, b.token) << e.message();
+  EXPECT_NE(e.message().find(b.says), std::string::npos) << e.message();
+  EXPECT_EQ(e.message().rfind("column " + std::to_string(b.column) + ": ", 0), 0u) << e.message();
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -292,7 +292,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Parse, RetryOnRefusesErrorSuccess) {
   const auto p = ir::retry_policy::parse("timeout=1s, retry_on=0");
   ASSERT_FALSE(p);
-  EXPECT_EQ(p.error().message,
+  EXPECT_EQ(p.error().message(),
             "column 22: retry_on cannot list ERROR_SUCCESS (0): a success code cannot be retried");
   // Whatever the spelling of success.
   for (const char* text :
@@ -301,7 +301,7 @@ TEST(Parse, RetryOnRefusesErrorSuccess) {
     const auto q = ir::retry_policy::parse(text);
     ASSERT_FALSE(q) << text;
     EXPECT_EQ(q.error().code, ir::policy_errc::out_of_range) << text;
-    EXPECT_NE(q.error().message.find(" cannot list "), std::string::npos) << q.error().message;
+    EXPECT_NE(q.error().message().find(" cannot list "), std::string::npos) << q.error().message();
   }
   // Failures stay listable: 0x80070000 is a failure (not ERROR_SUCCESS); a positive number not
   // written as an HRESULT is a Win32 code, and a warning is a Win32 code like any other.
@@ -309,7 +309,7 @@ TEST(Parse, RetryOnRefusesErrorSuccess) {
        {"retry_on=0x80070000", "never_retry=99999", "retry_on=0x1869F", "never_retry=0x000032DF",
         "never_retry=WARNING_IPSEC_QM_POLICY_PRUNED", "success_on=65535"}) {
     const auto q = ir::retry_policy::parse(text);
-    EXPECT_TRUE(q) << text << ": " << q.error().message;
+    EXPECT_TRUE(q) << text << ": " << q.error().message();
   }
   EXPECT_EQ(ir::retry_policy::parse("retry_on=0x80070000").value().format(),
             "attempts=unlimited, timeout=30s, backoff=exponential, initial=20ms, multiplier=2, "
@@ -325,8 +325,8 @@ TEST(Make, RefusesSuccessCodesSetInCode) {
     EXPECT_EQ(p.error().code, ir::policy_errc::out_of_range) << key;
     EXPECT_EQ(p.error().token, key);
     EXPECT_EQ(p.error().column, 0u);
-    EXPECT_EQ(p.error().message.rfind(std::string(key) + " cannot list ", 0), 0u)
-        << p.error().message;
+    EXPECT_EQ(p.error().message().rfind(std::string(key) + " cannot list ", 0), 0u)
+        << p.error().message();
   };
   refused([](ir::classifier& c) { c.retry_on(0); }, "retry_on");
   refused([](ir::classifier& c) { c.never_retry(0); }, "never_retry");
@@ -339,7 +339,7 @@ TEST(Make, NormalizesCodesSetInCode) {
   s.classify.retry_on(5);
   s.classify.map_to_success(0x800732C9);  // HRESULT of ERROR_IPSEC_QM_POLICY_NOT_FOUND (13001)
   const auto p = ir::retry_policy::make(s);
-  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p) << p.error().message();
   EXPECT_EQ(p.value().classify().retry_on_codes().size(), 1u);
   EXPECT_TRUE(p.value().classify().retry_on_codes().contains(5));
   EXPECT_TRUE(p.value().classify().success_codes().contains(13001));
@@ -350,7 +350,7 @@ TEST(Make, NormalizesCodesSetInCode) {
   both.classify.map_to_success(5);
   const auto conflict = ir::retry_policy::make(both);
   ASSERT_FALSE(conflict);
-  EXPECT_EQ(conflict.error().message,
+  EXPECT_EQ(conflict.error().message(),
             "code ERROR_ACCESS_DENIED is in both retry_on and success_on");
   EXPECT_EQ(conflict.error().token, "success_on");
 }
@@ -358,7 +358,7 @@ TEST(Make, NormalizesCodesSetInCode) {
 TEST(Parse, SuccessOnAndIdempotent) {
   const auto p = ir::retry_policy::parse(
       "success_on=ERROR_IPSEC_QM_POLICY_NOT_FOUND|0x800732CC, idempotent=yes");
-  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p) << p.error().message();
   const ir::classifier& c = p.value().classify();
   EXPECT_EQ(c(13001u), ir::verdict::success);
   EXPECT_EQ(c(13004u), ir::verdict::success);  // 0x800732CC = ERROR_IPSEC_MM_POLICY_NOT_FOUND
@@ -390,7 +390,7 @@ TEST(Parse, SuccessOnAndIdempotentOverABase) {
   ASSERT_FALSE(conflict);
   EXPECT_EQ(conflict.error().column, 13u);
   EXPECT_EQ(conflict.error().token, "retry_on");
-  EXPECT_EQ(conflict.error().message,
+  EXPECT_EQ(conflict.error().message(),
             "column 13: code ERROR_IPSEC_QM_POLICY_NOT_FOUND is in both retry_on and success_on");
 }
 
@@ -401,9 +401,9 @@ TEST(Format, RoundTripsJitterNoneWithPercent50) {
   s.delays.jitter = ir::jitter_mode::none;
   s.delays.jitter_percent = 50;
   const auto p = ir::retry_policy::make(s);
-  ASSERT_TRUE(p) << p.error().message;
+  ASSERT_TRUE(p) << p.error().message();
   const auto again = ir::retry_policy::parse(p.value().format());
-  ASSERT_TRUE(again) << again.error().message;
+  ASSERT_TRUE(again) << again.error().message();
   EXPECT_EQ(again.value(), p.value()) << p.value().format();
   // The ignored percentage is reset, so the two ways of saying "no jitter" are one value.
   EXPECT_EQ(p.value(), ir::retry_policy::parse("jitter=none").value());
@@ -488,7 +488,7 @@ TEST(Format, RoundTripsEveryPolicyBuiltInCode) {
     ++made;
     const std::string text = p.value().format();
     const auto again = ir::retry_policy::parse(text);
-    ASSERT_TRUE(again) << text << ": " << again.error().message;
+    ASSERT_TRUE(again) << text << ": " << again.error().message();
     ASSERT_EQ(again.value(), p.value()) << text;
     ASSERT_EQ(again.value().format(), text);
   }

@@ -20,7 +20,7 @@ constexpr std::uint32_t pending = 13023;  // ERROR_IPSEC_QM_POLICY_PENDING_DELET
 
 ir::retry_policy policy(const char* text) {
   auto p = ir::retry_policy::parse(text);
-  EXPECT_TRUE(p) << text << ": " << (p ? "" : p.error().message);
+  EXPECT_TRUE(p) << text << ": " << (p ? "" : p.error().message());
   return p ? p.value() : ir::retry_policy{};
 }
 

@@ -85,6 +85,8 @@ class retry_budget {
   static policy_result<settings> parse(std::string_view text, const settings& base);
   /// Validates ranges; errors name the key.
   static policy_result<settings> make(const settings& s);
+  /// "max_tokens=10, token_ratio=0.1": both keys, shortest decimals; parse(format(s)) == s.
+  static std::string format(const settings& s);
 
   /// `s` should be valid (see make); out-of-range values are clamped into range.
   explicit retry_budget(const settings& s) noexcept;
@@ -206,8 +208,18 @@ class circuit_breaker {
   enum class state : std::uint8_t { closed, open, half_open };
   struct settings {
     std::uint32_t failure_threshold = 5;  ///< consecutive transport failures that open it (>= 1)
-    std::chrono::nanoseconds cool_down = std::chrono::seconds{30};  ///< open for this long
+    std::chrono::nanoseconds cool_down = std::chrono::seconds{30};  ///< open for this long (> 0)
+    friend bool operator==(const settings&, const settings&) = default;
   };
+  /// Parses "failure_threshold=5, cool_down=30s" (cool_down a duration as in the policy
+  /// string); a key not given keeps its value in `base` (the defaults above when there is
+  /// none). Errors name the key and its column (from 1).
+  static policy_result<settings> parse(std::string_view text);
+  static policy_result<settings> parse(std::string_view text, const settings& base);
+  /// Validates: failure_threshold >= 1, cool_down > 0; errors name the key.
+  static policy_result<settings> make(const settings& s);
+  /// "failure_threshold=5, cool_down=30s"; parse(format(s)) == s.
+  static std::string format(const settings& s);
   /// One admission: the epoch it belongs to and whether it is the half-open probe.
   struct ticket {
     std::uint64_t epoch = 0;
@@ -231,6 +243,11 @@ class circuit_breaker {
   void release(const ticket& t) noexcept;
 
   state current() const;
+  /// New settings (a threshold of 0 counts as 1). The state, its epoch and the failures
+  /// counted so far stay; an open breaker keeps the reopening time its cool-down gave it.
+  void reconfigure(const settings& s);
+  /// The settings in force.
+  settings current_settings() const;
   /// The last transport failure code seen (ERROR_SUCCESS before any).
   std::error_code last_code() const;
 
@@ -291,11 +308,15 @@ class circuit_breakers {
       : settings_(s), now_([clock]() mutable { return clock.now(); }) {}
 
   circuit_breaker& for_server(std::wstring_view server);
+  /// New settings for every breaker, those to come and those there are (as their reconfigure).
+  void reconfigure(const circuit_breaker::settings& s);
+  /// The settings new breakers get.
+  circuit_breaker::settings current_settings() const;
 
  private:
   circuit_breaker::settings settings_;
   std::function<time_point()> now_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::map<std::wstring, circuit_breaker, server_name_less> breakers_;
 };
 

@@ -7,7 +7,7 @@
 // config file, environment or registry (grammar: docs/policies.md):
 //
 //   auto p = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms, jitter=none");
-//   if (!p) std::cerr << p.error().message << '\n';   // names the token and its column
+//   if (!p) std::cerr << p.error().message() << '\n';   // names the token and its column
 //
 //   auto q = ipsec_retry::retry_policy::make({.attempts = 5,
 //                                             .timeout = std::chrono::seconds{2},
@@ -64,13 +64,25 @@ inline std::error_code make_error_code(policy_errc e) noexcept {
   return {static_cast<int>(e), policy_category()};
 }
 
-/// A policy error with its location. `message` is complete and human-readable, e.g.
+/// An error in a text (a policy string, budget or breaker settings) or in make(): what is
+/// wrong and where, kept as data; message() renders it, e.g.
 ///   "column 1: unknown key 'atempts' (did you mean 'attempts'?)"
+/// A caller embedding the text elsewhere (a configuration line) gets columns of the whole line,
+/// since the parsers are told where the text starts.
 struct policy_error {
   policy_errc code;
-  std::size_t column = 0;  ///< 1-based column of `token` in the policy string; 0 for make()
-  std::string token;       ///< the offending text; for a contradiction, the key it is about
-  std::string message;
+  std::size_t column = 0;        ///< 1-based column of `token` in the text; 0 for make()
+  std::string token;             ///< the offending text; for a contradiction, the key pointed at
+  std::string key;               ///< the key the error is about ("" for a syntax error)
+  std::string problem;           ///< what is wrong, e.g. "bad value '5' for 'timeout'"
+  std::string reason;            ///< why, when the problem alone does not say (a bad code's error)
+  std::string expected;          ///< what would have been accepted, if there is something to say
+  std::string suggestion;        ///< unknown_key: the nearest key ("did you mean")
+  std::size_t first_column = 0;  ///< duplicate_key: where the key was first given
+
+  /// The human-readable text: "column N: " (when there is a position), the problem, then the
+  /// reason, the suggestion, what was expected and the first occurrence, when set.
+  std::string message() const;
 };
 /// Outcome's hooks: `.value()` on a failed policy_result throws std::system_error carrying
 /// the message; `.error()` gives the whole policy_error.

@@ -13,8 +13,8 @@ std::optional<retry_policy> parse_policy_arg(const std::string& text, std::strin
                                              std::ostream& err) {
   auto parsed = retry_policy::parse(text);
   if (!parsed) {
-    err << "ipsec-retry " << command << ": bad policy '" << text << "': " << parsed.error().message
-        << '\n';
+    err << "ipsec-retry " << command << ": bad policy '" << text
+        << "': " << parsed.error().message() << '\n';
     return std::nullopt;
   }
   return parsed.value();
@@ -31,9 +31,9 @@ int run_check(const check_args& args, std::ostream& out, std::ostream& err) {
   const auto policy = retry_policy::parse(args.policy);
   if (!policy) {
     const policy_error& e = policy.error();
-    err << "ipsec-retry check: bad policy '" << args.policy << "': " << e.message << '\n';
+    err << "ipsec-retry check: bad policy '" << args.policy << "': " << e.message() << '\n';
     if (args.json) {
-      out << "{\"valid\":false,\"error\":" << json_string(e.message) << ",\"column\":" << e.column
+      out << "{\"valid\":false,\"error\":" << json_string(e.message()) << ",\"column\":" << e.column
           << ",\"token\":" << json_string(e.token) << "}\n";
     }
     return exit_bad_input;

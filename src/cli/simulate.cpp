@@ -57,7 +57,7 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
     auto parsed = retry_budget::parse(*args.budget);
     if (!parsed) {
       err << "ipsec-retry simulate: bad --budget '" << *args.budget
-          << "': " << parsed.error().message << '\n';
+          << "': " << parsed.error().message() << '\n';
       return exit_bad_input;
     }
     budget = parsed.value();

@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto loaded = sites.load_config(text);
   if (!loaded) {
     const auto& e = loaded.error();
-    if (e.message.rfind(e.source, 0) != 0 || e.message.size() <= e.source.size()) std::abort();
+    if (e.message().rfind(e.source, 0) != 0 || e.message().size() <= e.source.size()) std::abort();
     if (!(take(sites) == fresh)) std::abort();  // all or nothing
     return 0;
   }

@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto parsed = ipsec_retry::retry_policy::parse(text);
   if (!parsed) {
     const auto& e = parsed.error();
-    if (e.message.empty() || e.column > size + 1) std::abort();
+    if (e.message().empty() || e.column > size + 1) std::abort();
     return 0;
   }
   const std::string formatted = parsed.value().format();

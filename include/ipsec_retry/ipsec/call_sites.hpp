@@ -1,32 +1,37 @@
 // SPDX-License-Identifier: BSL-1.0
-// ipsec_retry::ipsec: named call sites, their retry policies and shared retry budgets.
+// ipsec_retry::ipsec: named call sites, their retry policies, shared retry budgets and
+// circuit breakers.
 //
 // Each place a host calls the Policy Agent is a call site with a name ("qm.delete") and a
 // policy. Sites start from a default (the library's for its own sites, the host's for sites it
 // defines) and can be overridden from a configuration text or from environment variables, so
 // operators tune limits without a rebuild. Sites may share a named retry_budget (gRFC A6,
-// guards.hpp), defined in code or in the configuration:
+// guards.hpp) and a named circuit breaker (one breaker per server), defined in code or in the
+// configuration:
 //
-//   # ipsec_retry.conf: one site (or budget) per line; keys not given keep the default
+//   # ipsec_retry.conf: one site, budget or breaker per line; keys not given keep the default
 //   budget agent: max_tokens=10, token_ratio=0.1
-//   qm.delete: timeout=60s, attempts=50, budget=agent
+//   breaker agent: failure_threshold=5, cool_down=30s
+//   qm.delete: timeout=60s, attempts=50, budget=agent, breaker=agent
 //   qm.add:    initial=10ms, jitter=none, budget=agent
 //
 //   IPSEC_RETRY_QM_DELETE="timeout=90s"           # env: IPSEC_RETRY_ + site upper-cased,
-//   IPSEC_RETRY_BUDGET_AGENT="max_tokens=20"      #   '.'/'-' -> '_'; budgets: IPSEC_RETRY_BUDGET_
+//   IPSEC_RETRY_BUDGET_AGENT="max_tokens=20"      #   '.'/'-' -> '_'; budgets: IPSEC_RETRY_BUDGET_,
+//   IPSEC_RETRY_BREAKER_AGENT="cool_down=1min"    #   breakers: IPSEC_RETRY_BREAKER_
 //
 //   ipsec_retry::ipsec::call_site_registry sites;
-//   if (auto loaded = sites.load_config(text); !loaded) std::cerr << loaded.error().message;
-//   auto site = sites.site("qm.delete").value();   // policy + budget (nullptr if none)
+//   if (auto loaded = sites.load_config(text); !loaded) std::cerr << loaded.error().message();
+//   auto site = sites.site("qm.delete").value();   // policy + budget + breakers (nullptr if none)
 //   auto r = delete_qm_policy(agent, L"corp-qm", site.policy,
-//                             ipsec_retry::options().with_guard(site.guard()));
+//                             ipsec_retry::options().with_guard(site.guard(server)));
 //
 // Lookups take a shared lock and copy the policy out (no allocation); loads are all-or-nothing
 // and may run concurrently with lookups and with retries using the budgets. A budget lives as
 // long as the registry: reloading a configuration reconfigures it in place (it keeps how full it
-// is), so the pointers handed out stay valid.
+// is), so the pointers handed out stay valid. So does a breaker (it keeps its state).
 #pragma once
 
+#include <ipsec_retry/clock.hpp>
 #include <ipsec_retry/guards.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
@@ -36,6 +41,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -48,28 +54,40 @@ std::string_view site_name(policy_kind kind, policy_operation op) noexcept;
 
 /// Why a site or a configuration was refused.
 enum class registry_errc : int {
-  unknown_site = 1,  ///< no site of that name (the message suggests the nearest)
-  duplicate_site,    ///< define() of a name already defined
-  bad_site_name,     ///< names are letters, digits, '.', '_' and '-'
-  syntax,            ///< a configuration line that is not `site: policy`
-  bad_policy,        ///< the policy text of a site is invalid (see `policy`)
-  unknown_budget,    ///< a site names a budget that is not defined (suggests the nearest)
-  duplicate_budget,  ///< define_budget() of a name already defined, or a budget line twice
-  bad_budget,        ///< a budget's name or settings are invalid
+  unknown_site = 1,   ///< no site of that name (the message suggests the nearest)
+  duplicate_site,     ///< define() of a name already defined
+  bad_site_name,      ///< names are letters, digits, '.', '_' and '-'
+  syntax,             ///< a configuration line that is not `site: policy`
+  bad_policy,         ///< the policy text of a site is invalid (see `policy`)
+  unknown_budget,     ///< a site names a budget that is not defined (suggests the nearest)
+  duplicate_budget,   ///< define_budget() of a name already defined, or a budget line twice
+  bad_budget,         ///< a budget's name or settings are invalid
+  unknown_breaker,    ///< a site names a breaker that is not defined (suggests the nearest)
+  duplicate_breaker,  ///< define_breaker() of a name already defined, or a breaker line twice
+  bad_breaker,        ///< a breaker's name or settings are invalid
 };
 const std::error_category& registry_category() noexcept;
 inline std::error_code make_error_code(registry_errc e) noexcept {
   return {static_cast<int>(e), registry_category()};
 }
 
-/// A refused configuration: where, which site, and why. `message` is complete, e.g.
-///   "line 3 (qm.delete): column 20: bad value '5' for 'timeout': expected a duration ..."
+/// A refused configuration: where, which site, and why, kept as data; message() renders it,
+/// e.g. "line 3 (qm.delete): column 20: bad value '5' for 'timeout': expected a duration ..."
 /// for the line "qm.delete: timeout=5" (columns count in the line, from 1).
 struct config_error {
   registry_errc code;
-  std::string source;  ///< "line 3", the environment variable's name, or the function refusing
-  std::string site;    ///< the site (or "budget NAME") named there, if any
-  std::string message;
+  std::string source;      ///< "line 3", the environment variable's name, or the function refusing
+  std::string site;        ///< the site (or "budget NAME", "breaker NAME") named there, if any
+  std::size_t line = 0;    ///< the line of the configuration text, from 1; 0 for other sources
+  std::size_t column = 0;  ///< where in the line (or variable) the error is, from 1; 0: nowhere
+  std::string key;         ///< the key at fault ("budget" for an unknown budget), if any
+  std::string problem;     ///< what is wrong, when `text` does not say it
+  /// bad_policy, bad_budget, bad_breaker: the error of the site's (budget's, breaker's) text,
+  /// its columns in the line or variable.
+  std::optional<policy_error> text;
+
+  /// "SOURCE (SITE): column N: what is wrong".
+  std::string message() const;
 };
 inline std::error_code make_error_code(const config_error& e) noexcept {
   return make_error_code(e.code);
@@ -79,18 +97,50 @@ inline std::error_code make_error_code(const config_error& e) noexcept {
 template <class T>
 using config_result = outcome::std_result<T, config_error>;
 
-/// What a call site runs with: a copy of its policy and the budget it shares, if any.
+/// A site's breaker guard: the breaker of one server, or none (refuses nothing, learns
+/// nothing). As breaker_guard otherwise.
+struct site_breaker_guard {
+  static constexpr bool active = true;
+  using ticket = circuit_breaker::ticket;
+  circuit_breaker* breaker = nullptr;
+  admission<ticket> admit(std::uint32_t) const {
+    return breaker != nullptr ? breaker->admit() : admission<ticket>{};
+  }
+  void record(const ticket& t, verdict v, std::optional<std::uint32_t> code) const noexcept {
+    if (breaker != nullptr) breaker->record(t, v, code);
+  }
+  void release(const ticket& t) const noexcept {
+    if (breaker != nullptr) breaker->release(t);
+  }
+};
+/// What call_site::guard() gives: the budget first, then the server's breaker.
+using site_guard = guard_all<budget_guard, site_breaker_guard>;
+
+/// What a call site runs with: a copy of its policy, and the budget and breakers it shares.
 struct call_site {
   retry_policy policy;
-  retry_budget* budget = nullptr;  ///< owned by the registry; nullptr: no budget attached
-  /// The guard for retry_options::guard (refuses nothing when no budget is attached).
-  budget_guard guard() const noexcept { return budget_guard{budget}; }
+  retry_budget* budget = nullptr;        ///< owned by the registry; nullptr: no budget attached
+  circuit_breakers* breakers = nullptr;  ///< owned by the registry; nullptr: no breaker
+  /// The guard for retry_options::guard: the budget (if any), then the breaker of `server` (the
+  /// server name given to the agent; "" = this machine) if the site has breakers. A call goes
+  /// ahead only if both admit it, and both learn its verdict. Refuses nothing when neither is
+  /// attached. Looking up a server's breaker for the first time allocates it.
+  site_guard guard(std::wstring_view server = {}) const {
+    return site_guard{
+        budget_guard{budget},
+        site_breaker_guard{breakers != nullptr ? &breakers->for_server(server) : nullptr}};
+  }
 };
 
 class call_site_registry {
  public:
-  /// A registry with the library's sites at their built-in policies and no budgets.
+  /// A registry with the library's sites at their built-in policies and no budgets or breakers.
+  /// Its breakers read the steady clock, or `clock` (a virtual clock in tests).
   call_site_registry();
+  template <clock_source Clock>
+  explicit call_site_registry(Clock clock) : call_site_registry() {
+    now_ = [clock]() mutable { return clock.now(); };
+  }
   call_site_registry(const call_site_registry&) = delete;
   call_site_registry& operator=(const call_site_registry&) = delete;
 
@@ -115,18 +165,31 @@ class call_site_registry {
   /// The budget of that name; the pointer stays valid for the registry's lifetime.
   config_result<retry_budget*> budget(std::string_view budget) const;
 
+  /// Adds named circuit breakers (one breaker per server; names as budgets', "none"
+  /// reserved) with their default settings, validated as by circuit_breaker::make. Also made by
+  /// a configuration line `breaker NAME: settings`.
+  config_result<void> define_breaker(std::string_view breaker, const circuit_breaker::settings& s);
+  /// Makes `breaker` the default breaker of `site` ("" or "none": none), as attach_budget.
+  config_result<void> attach_breaker(std::string_view site, std::string_view breaker);
+  /// The breakers of that name; the pointer stays valid for the registry's lifetime.
+  config_result<circuit_breakers*> breaker(std::string_view breaker) const;
+
   /// Applies configuration lines:
-  ///   SITE: policy [, budget=NAME|none]       policy as in retry_policy::parse
+  ///   SITE: policy [, budget=NAME|none] [, breaker=NAME|none]   policy as in retry_policy::parse
   ///   budget NAME: max_tokens=T, token_ratio=R
-  /// '#' starts a comment; blank lines are skipped; a site or budget may appear once. Keys a
-  /// line gives override that site's (budget's) default, the others keep it; `budget=` may name
-  /// a budget defined on any line of the text or earlier. A new budget starts full; a changed
-  /// one keeps how full it is (retry_budget::reconfigure). On any error nothing changes.
+  ///   breaker NAME: failure_threshold=N, cool_down=D
+  /// '#' starts a comment; blank lines are skipped; a site, budget or breaker may appear once.
+  /// Keys a line gives override that site's (budget's, breaker's) default, the others keep it;
+  /// `budget=` and `breaker=` may name one defined on any line of the text or earlier. A new
+  /// budget starts full; a changed one keeps how full it is (retry_budget::reconfigure); a
+  /// changed breaker keeps its state (circuit_breaker::reconfigure). On any error nothing
+  /// changes.
   config_result<void> load_config(std::string_view text);
 
-  /// Applies IPSEC_RETRY_<SITE> (a site line's right-hand side) and IPSEC_RETRY_BUDGET_<NAME>
-  /// (a budget's settings) environment variables (std::getenv) on top of the current state.
-  /// Only defined sites and budgets are read. On any error nothing changes.
+  /// Applies IPSEC_RETRY_<SITE> (a site line's right-hand side), IPSEC_RETRY_BUDGET_<NAME> (a
+  /// budget's settings) and IPSEC_RETRY_BREAKER_<NAME> (a breaker's settings) environment
+  /// variables (std::getenv) on top of the current state.
+  /// Only defined sites, budgets and breakers are read. On any error nothing changes.
   config_result<void> load_environment();
   /// As above, reading variables through `getenv` (for tests, or another source of variables).
   using getenv_function = std::function<const char*(const char*)>;
@@ -136,11 +199,15 @@ class call_site_registry {
   static std::string environment_variable(std::string_view site);
   /// The environment variable for a budget: "agent" -> "IPSEC_RETRY_BUDGET_AGENT".
   static std::string budget_environment_variable(std::string_view budget);
+  /// The environment variable for a breaker: "agent" -> "IPSEC_RETRY_BREAKER_AGENT".
+  static std::string breaker_environment_variable(std::string_view breaker);
 
   /// Every site name, sorted.
   std::vector<std::string> sites() const;
   /// Every budget name, sorted.
   std::vector<std::string> budgets() const;
+  /// Every breaker name, sorted.
+  std::vector<std::string> breakers() const;
 
  private:
   struct site_entry {
@@ -149,19 +216,29 @@ class call_site_registry {
     retry_policy current;
     std::string default_budget;  // "" = none
     std::string current_budget;
+    std::string default_breaker;  // "" = none
+    std::string current_breaker;
   };
   struct budget_entry {
     retry_budget::settings default_settings;  // what keys a line does not give fall back to
     std::unique_ptr<retry_budget> budget;     // never replaced: pointers handed out stay valid
   };
+  struct breaker_entry {
+    circuit_breaker::settings default_settings;
+    std::unique_ptr<circuit_breakers> breakers;  // never replaced, as a budget
+  };
   using site_list = std::vector<site_entry>;  // sorted by name
   using budget_map = std::map<std::string, budget_entry, std::less<>>;
+  using breaker_map = std::map<std::string, breaker_entry, std::less<>>;
   struct staged_load;
+  struct registry_clock;
 
   // Guarded by mutex_.
   site_list sites_;
   budget_map budgets_;
+  breaker_map breakers_;
   mutable std::shared_mutex mutex_;
+  std::function<time_point()> now_;  // set at construction; what the breakers read
 
   static site_entry* find(site_list& sites, std::string_view name);
   static const site_entry* find(const site_list& sites, std::string_view name);
