@@ -7,6 +7,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <regex>
 #include <sstream>
@@ -18,6 +19,7 @@
 
 #include "cli_runner.hpp"
 #include "hresult_names.hpp"
+#include "json.hpp"
 
 TEST(CliExplain, NamesMessageHresultAndVerdict) {
   const auto r = run_cli({"explain", "13023"});
@@ -486,4 +488,19 @@ TEST(CliIssue12, Json_StdoutIsEmptyOnErrorExceptCheckJson) {
   const auto check = run_cli({"check", "--json", "atempts=3"});
   EXPECT_EQ(check.out.rfind("{\"valid\":false,", 0), 0u) << check.out;
   EXPECT_FALSE(check.err.empty());
+}
+
+// The writer every --json output goes through (src/cli/json.hpp): commas only between
+// siblings, none after a key, at any nesting; strings escaped; null for an empty optional.
+TEST(CliJson, WriterPutsCommasBetweenSiblingsAtEveryDepth) {
+  std::ostringstream out;
+  ipsec_retry::cli::json_writer json(out);
+  json.begin_object().field("a", 1).key("list").begin_array();
+  json.value(std::uint8_t{7}).begin_object().end_object().begin_array().end_array().value(true);
+  json.begin_object().field("q", "say \"hi\"\n").field("none", std::optional<int>{}).end_object();
+  json.end_array().field("big", std::uint64_t{18446744073709551615u}).field("neg", -3);
+  json.field("maybe", std::optional<std::string>{"x"}).key("n").null().end_object();
+  EXPECT_EQ(out.str(),
+            "{\"a\":1,\"list\":[7,{},[],true,{\"q\":\"say \\\"hi\\\"\\n\",\"none\":null}],"
+            "\"big\":18446744073709551615,\"neg\":-3,\"maybe\":\"x\",\"n\":null}");
 }

@@ -146,22 +146,32 @@ void print_text(const explained& e, std::ostream& out) {
   out << "  verdict:  " << verdict_text(e) << '\n';
 }
 
-void print_json(const explained& e, std::ostream& out) {
-  out << "{\"code\":";
+void write_json(const explained& e, json_writer& json) {
+  json.begin_object().key("code");
   if (e.shown_as == form::win32) {
-    out << e.bits;
+    json.value(e.bits);
   } else if (const auto win32 = wrapped_win32(e)) {
-    out << *win32;
+    json.value(*win32);
   } else {
-    out << "null";
+    json.null();
   }
-  out << ",\"hresult\":" << json_string(hex(hresult_of(e), 8))
-      << ",\"name\":" << (e.name.empty() ? std::string("null") : json_string(e.name))
-      << ",\"message\":" << json_string(e.message)
-      << ",\"verdict\":" << json_string(to_string(e.by_default))
-      << ",\"verdict_if_idempotent\":" << json_string(to_string(e.when_idempotent))
-      << ",\"kind\":" << json_string(form_text(e.shown_as)) << ",\"ntstatus\":"
-      << (e.shown_as == form::ntstatus ? json_string(hex(e.bits, 8)) : std::string("null")) << '}';
+  json.field("hresult", hex(hresult_of(e), 8)).key("name");
+  if (e.name.empty()) {
+    json.null();
+  } else {
+    json.value(e.name);
+  }
+  json.field("message", e.message)
+      .field("verdict", to_string(e.by_default))
+      .field("verdict_if_idempotent", to_string(e.when_idempotent))
+      .field("kind", form_text(e.shown_as))
+      .key("ntstatus");
+  if (e.shown_as == form::ntstatus) {
+    json.value(hex(e.bits, 8));
+  } else {
+    json.null();
+  }
+  json.end_object();
 }
 
 }  // namespace
@@ -186,15 +196,13 @@ int run_explain(const explain_args& args, std::ostream& out, std::ostream& err) 
     results.push_back(explain_value(parsed.value()));
   }
   if (args.json) {
+    json_writer json(out);
     if (results.size() == 1) {
-      print_json(results.front(), out);
+      write_json(results.front(), json);
     } else {
-      out << "{\"codes\":[";
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        if (i != 0) out << ',';
-        print_json(results[i], out);
-      }
-      out << "]}";
+      json.begin_object().key("codes").begin_array();
+      for (const auto& e : results) write_json(e, json);
+      json.end_array().end_object();
     }
     out << '\n';
   } else {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// Output helpers for the CLI: JSON string escaping (RFC 8259), hex and code labels,
-// human-readable durations, padding.
+// Output helpers for the CLI: hex and code labels, human-readable durations, padding (and,
+// through json.hpp, the JSON writer).
 #pragma once
 
 #include <ipsec_retry/win32_error.hpp>
@@ -14,46 +14,9 @@
 #include <string_view>
 
 #include "../text.hpp"
+#include "json.hpp"
 
 namespace ipsec_retry::cli {
-
-/// `text` as a JSON string literal, quotes included.
-inline std::string json_string(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          constexpr char hex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[u >> 4];
-          out += hex[u & 0xF];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
 
 using ipsec_retry::detail::code_number;
 using ipsec_retry::detail::hex;

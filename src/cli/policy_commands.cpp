@@ -33,13 +33,24 @@ int run_check(const check_args& args, std::ostream& out, std::ostream& err) {
     const policy_error& e = policy.error();
     err << "ipsec-retry check: bad policy '" << args.policy << "': " << e.message() << '\n';
     if (args.json) {
-      out << "{\"valid\":false,\"error\":" << json_string(e.message()) << ",\"column\":" << e.column
-          << ",\"token\":" << json_string(e.token) << "}\n";
+      json_writer(out)
+          .begin_object()
+          .field("valid", false)
+          .field("error", e.message())
+          .field("column", e.column)
+          .field("token", e.token)
+          .end_object();
+      out << '\n';
     }
     return exit_bad_input;
   }
   if (args.json) {
-    out << "{\"valid\":true,\"policy\":" << json_string(policy.value().format()) << "}\n";
+    json_writer(out)
+        .begin_object()
+        .field("valid", true)
+        .field("policy", policy.value().format())
+        .end_object();
+    out << '\n';
   } else {
     out << policy.value().format() << '\n';
   }

@@ -96,35 +96,35 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
 
   if (args.json) {
     // Two arrays, each streamed: the loop runs twice with one seed, so both runs are the same.
-    retry_policy seeded = *policy;
-    if (!policy->settings().seed) {
-      retry_settings settings = policy->settings();
-      settings.seed = fresh_seed();
-      seeded = retry_policy::make(settings).value();
-    }
+    const retry_policy seeded =
+        policy->settings().seed ? *policy : with_seed(*policy, fresh_seed());
     const auto info = find_code(code);
-    out << "{\"policy\":" << json_string(policy->format()) << ",\"code\":" << code
-        << ",\"code_name\":" << (info ? json_string(info->name) : std::string("null"))
-        << ",\"code_verdict\":" << json_string(to_string(policy->classify()(code)))
-        << ",\"delays_ns\":[";
-    const char* separator = "";
+    json_writer json(out);
+    json.begin_object().field("policy", policy->format()).field("code", code).key("code_name");
+    if (info) {
+      json.value(info->name);
+    } else {
+      json.null();
+    }
+    json.field("code_verdict", to_string(policy->classify()(code))).key("delays_ns").begin_array();
     run_loop(seeded, code, args.max_calls, [&](std::uint64_t, nanoseconds, auto delay) {
-      if (!delay) return;
-      out << separator << delay->count();
-      separator = ",";
+      if (delay) json.value(delay->count());
     });
-    out << "],\"call_starts_ns\":[";
-    separator = "";
+    json.end_array().key("call_starts_ns").begin_array();
     const loop_summary s =
-        run_loop(seeded, code, args.max_calls, [&](std::uint64_t, nanoseconds start, auto) {
-          out << separator << start.count();
-          separator = ",";
-        });
-    out << "],\"calls\":" << s.calls
-        << ",\"stop\":" << (s.truncated ? std::string("null") : json_string(stop_text(s)))
-        << ",\"truncated\":" << (s.truncated ? "true" : "false")
-        << ",\"elapsed_ns\":" << s.last_start.count()
-        << ",\"random\":" << (random ? "true" : "false") << "}\n";
+        run_loop(seeded, code, args.max_calls,
+                 [&](std::uint64_t, nanoseconds start, auto) { json.value(start.count()); });
+    json.end_array().field("calls", s.calls).key("stop");
+    if (s.truncated) {
+      json.null();
+    } else {
+      json.value(stop_text(s));
+    }
+    json.field("truncated", s.truncated)
+        .field("elapsed_ns", s.last_start.count())
+        .field("random", random)
+        .end_object();
+    out << '\n';
     return exit_ok;
   }
 
