@@ -208,3 +208,14 @@ TEST(RetryTime, SaturatingArithmeticClampsAtBothEndsOfTheRange) {
   EXPECT_EQ(d::time_left(far_back, far_ahead), nanoseconds::max());
   EXPECT_EQ(d::time_left(ir::time_point{1s}, ir::time_point{1500ms}), 500ms);
 }
+
+// retry.hpp states retry_state's size for x86-64: measured here so the statement cannot go
+// stale (a new member makes this fail until the comment says the new size).
+TEST(RetryState, SizeIsTheOneRetryHppStates) {
+#if defined(__x86_64__) || defined(_M_X64)
+  EXPECT_EQ(sizeof(ir::retry_state), 144u);
+  EXPECT_EQ(sizeof(ir::backoff_schedule), 88u);
+#else
+  GTEST_SKIP() << "retry.hpp states the x86-64 size";
+#endif
+}

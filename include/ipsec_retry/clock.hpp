@@ -89,9 +89,11 @@ bool windows_sleep_for(nanoseconds d, const std::stop_token& stop);
 }  // namespace detail
 #endif
 
-/// The default sleeper: a cancellable real wait. A stop request interrupts it promptly (a
-/// condition variable that the stop callback notifies; on MinGW a waitable timer, see the
-/// branch below). Stateless; allocates nothing.
+/// The default sleeper: a cancellable real wait. A stop request interrupts it promptly: a
+/// condition variable that the stop callback notifies; with a libstdc++ that has no futexes
+/// there is no stop callback (see the branches below) and the token is polled between short
+/// waits instead (on MinGW a waitable timer in 2 ms slices, elsewhere 1 ms
+/// std::this_thread::sleep_for slices). Stateless; allocates nothing.
 struct real_sleeper {
   using time_domain = real_time_domain;
   bool sleep_for(nanoseconds d, const std::stop_token& stop) const {
@@ -101,7 +103,9 @@ struct real_sleeper {
     // MinGW-w64 (GCC 12's libstdc++, no futexes): ~stop_callback, racing its callback on the
     // thread that requested the stop, waits on a semaphore whose mutex/condvar fallback can miss
     // the wake-up and block forever. So no stop_callback: a (high-resolution) waitable timer
-    // re-armed in 2 ms slices, the token checked between them (src/windows_sleep.cpp).
+    // re-armed in 2 ms slices, the token checked between them, the last 1 ms yielded; it falls
+    // back to std::this_thread::sleep_for slices only when no timer can be created
+    // (src/windows_sleep.cpp).
     return detail::windows_sleep_for(d, stop);
 #elif defined(__GLIBCXX__) && !defined(_GLIBCXX_HAVE_LINUX_FUTEX)
     // Other libstdc++ builds without futexes, same race: poll the token in 1 ms slices.

@@ -105,8 +105,9 @@ struct retry_step {
 ///     if (state.before_call(clock.now())) break;          // woke past the deadline (give_up)
 ///   }
 ///
-/// A plain value (sizeof: 144 bytes on x86-64); no allocation; not thread-safe (one per retry
-/// sequence).
+/// A plain value (sizeof: 144 bytes on x86-64 with g++ 12 and clang 14, 88 of them the
+/// backoff_schedule; tests/retry_time_test.cpp checks it); no allocation; not thread-safe (one
+/// per retry sequence).
 class retry_state {
  public:
   /// `start`: when call 1 starts. The deadline is the earlier of start + timeout and

@@ -9,10 +9,10 @@
 //   auto p = ipsec_retry::retry_policy::parse("timeout=5s, initial=10ms, jitter=none");
 //   if (!p) std::cerr << p.error().message() << '\n';   // names the token and its column
 //
-//   auto q = ipsec_retry::retry_policy::make({.attempts = 5,
-//                                             .timeout = std::chrono::seconds{2},
-//                                             .delays = {.initial =
-//                                             std::chrono::milliseconds{50}}});
+//   auto q = ipsec_retry::retry_policy::make(
+//       {.attempts = 5,
+//        .timeout = std::chrono::seconds{2},
+//        .delays = {.initial = std::chrono::milliseconds{50}}});
 #pragma once
 
 #include <ipsec_retry/backoff.hpp>
@@ -38,8 +38,8 @@ enum class at_deadline : std::uint8_t {
 /// Everything a call site can set. Aggregate: use designated initializers. Defaults are the
 /// policy string's defaults.
 struct retry_settings {
-  std::optional<std::uint32_t>
-      attempts{};  ///< calls in total, the first included; unset = unlimited
+  /// Calls in total, the first included; unset = unlimited.
+  std::optional<std::uint32_t> attempts{};
   std::optional<std::chrono::nanoseconds> timeout = std::chrono::seconds{30};  ///< unset = none
   backoff delays{};       ///< strategy, initial, multiplier, step, cap, jitter
   classifier classify{};  ///< retry_on / never_retry / success_on (map_to_success), idempotent
