@@ -107,13 +107,7 @@ result<nanoseconds> parse_duration(std::string_view text) noexcept {
 std::string format_duration(nanoseconds d) {
   const std::int64_t ns = d.count();
   if (ns == 0) return "0ms";
-  static constexpr std::array<unit_spec, 6> largest_first = {{{"h", 3'600'000'000'000},
-                                                              {"min", 60'000'000'000},
-                                                              {"s", 1'000'000'000},
-                                                              {"ms", 1'000'000},
-                                                              {"us", 1'000},
-                                                              {"ns", 1}}};
-  for (const auto& unit : largest_first) {
+  for (const auto& unit : detail::duration_units) {
     if (ns % unit.ns == 0) return std::to_string(ns / unit.ns) + std::string(unit.suffix);
   }
   return std::to_string(ns) + "ns";
