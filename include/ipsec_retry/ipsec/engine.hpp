@@ -261,6 +261,8 @@ class operation_engine {
   retry_step waited(time_point now) {
     if (auto woke = options_.waits->poll(ticket_)) {
       (void)woke;  // released (the ticket is now empty) or promoted (it leads): call now
+      // Woken after the deadline: give_up stops; final_call makes this call the last.
+      if (const auto late = state_.before_call(now)) return stop(*late);
       return admitted_call();
     }
     if (state_.deadline() && now >= *state_.deadline()) {
