@@ -32,7 +32,7 @@ using ipsec::policy_kind;
 namespace {
 
 constexpr std::wstring_view name = L"corp-qm";
-constexpr ipsec::wait_key key{L"", policy_kind::quick_mode, name};
+constexpr ipsec::wait_key key{L"", ir::object_kind::qm_policy, name};
 constexpr ir::win32_error pending{13023};
 constexpr ir::win32_error not_found{13001};
 

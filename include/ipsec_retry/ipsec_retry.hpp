@@ -20,6 +20,10 @@
 
 #include <ipsec_retry/ipsec/call_sites.hpp>
 #include <ipsec_retry/ipsec/coalesce.hpp>
+#include <ipsec_retry/ipsec/composites.hpp>
+#include <ipsec_retry/ipsec/engine.hpp>
+#include <ipsec_retry/ipsec/filter_handle.hpp>
+#include <ipsec_retry/ipsec/operation_types.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 #include <ipsec_retry/ipsec/simulated_agent.hpp>

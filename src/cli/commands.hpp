@@ -42,7 +42,11 @@ int run_schedule(const schedule_args& args, std::ostream& out, std::ostream& err
 
 struct simulate_args {
   std::string policy;
-  std::string completes_after;
+  std::optional<std::string> completes_after;  ///< a policy pending deletion until then
+  std::optional<std::string> object;           ///< a filter kind: the filter story
+  std::optional<std::string> held_for;         ///< another client's handle closes then
+  bool replace = false;                        ///< the replace story
+  bool operation_given = false;                ///< --operation was on the command line
   std::string operation = "add";
   std::string call_latency = "0ms";
   std::vector<std::string> injections;  ///< "N:CODE"

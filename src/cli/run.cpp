@@ -101,14 +101,23 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   simulate_args simulate;
   auto* simulate_cmd = app.add_subcommand(
       "simulate",
-      "Run a policy in virtual time against the simulated Policy Agent, on a QM policy whose "
-      "deletion completes DURATION after the first call. Exit 1 if the outcome is not success.");
+      "Run a policy in virtual time against the simulated Policy Agent: a QM policy whose "
+      "deletion completes DURATION after the first call (--completes-after), a filter another "
+      "client holds open (--object), or the replace story (--replace). Exit 1 if the outcome is "
+      "not success.");
   simulate_cmd->add_option("--policy", simulate.policy, "The policy string")->required();
-  simulate_cmd
-      ->add_option("--completes-after", simulate.completes_after,
-                   "When the pending deletion completes, e.g. 730ms")
-      ->required();
-  simulate_cmd->add_option("--operation", simulate.operation, "add (default), set or delete");
+  simulate_cmd->add_option("--completes-after", simulate.completes_after,
+                           "Scenario: a QM policy pending deletion until then, e.g. 730ms");
+  simulate_cmd->add_option("--object", simulate.object,
+                           "Scenario: transport-filter, tunnel-filter or mm-filter, deleted at 0 "
+                           "while another client holds it open (--held-for)");
+  simulate_cmd->add_flag("--replace", simulate.replace,
+                         "Scenario: replace QM policy corp-qm, which a transport filter uses");
+  simulate_cmd->add_option("--held-for", simulate.held_for,
+                           "With --object or --replace: when the other client closes its handle");
+  auto* operation_opt = simulate_cmd->add_option(
+      "--operation", simulate.operation,
+      "add (default), set or delete; with --object: add (default) or open");
   simulate_cmd->add_option("--call-latency", simulate.call_latency,
                            "Virtual time each call takes (default 0ms)");
   simulate_cmd->add_option("--inject", simulate.injections,
@@ -136,6 +145,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
 
   try {
     app.parse(argc, argv);
+    simulate.operation_given = operation_opt->count() != 0;
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e, out, err);
   } catch (const CLI::ParseError& e) {

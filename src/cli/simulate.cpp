@@ -26,9 +26,12 @@ using ipsec::policy_operation;
 int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err) {
   auto policy = parse_policy_arg(args.policy, "simulate", err);
   if (!policy) return exit_bad_input;
-  const auto completes_after = parse_duration(args.completes_after);
+  if (const auto story = run_filter_story(args, with_seed(*policy, args.seed), out, err)) {
+    return *story;
+  }
+  const auto completes_after = parse_duration(*args.completes_after);
   if (!completes_after) {
-    err << "ipsec-retry simulate: bad --completes-after '" << args.completes_after
+    err << "ipsec-retry simulate: bad --completes-after '" << *args.completes_after
         << "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. 730ms\n";
     return exit_bad_input;
   }

@@ -22,4 +22,18 @@ int run_callers(const simulate_args& args, const retry_policy& policy, ipsec::po
                 nanoseconds completes_after, nanoseconds latency,
                 const std::optional<retry_budget::settings>& budget_settings, std::ostream& out);
 
+/// Checks which scenario the options ask for. The filter stories (--object, --replace) run here
+/// and give the exit code; bad combinations give exit_bad_input, the problem named on `err`;
+/// nullopt: the pending-deletion scenario (--completes-after), which the caller runs.
+std::optional<int> run_filter_story(const simulate_args& args, const retry_policy& policy,
+                                    std::ostream& out, std::ostream& err);
+/// `simulate --object KIND --held-for D`: add or open of a filter pending deletion until D.
+int run_simulate_object(const simulate_args& args, const retry_policy& policy,
+                        nanoseconds held_for, nanoseconds latency, std::ostream& out,
+                        std::ostream& err);
+/// `simulate --replace [--held-for D]`: the replace composite on corp-qm and its filter.
+int run_simulate_replace(const simulate_args& args, const retry_policy& policy,
+                         std::optional<nanoseconds> held_for, nanoseconds latency,
+                         std::ostream& out, std::ostream& err);
+
 }  // namespace ipsec_retry::cli

@@ -5,7 +5,10 @@
 #include <ipsec_retry/ipsec/call_sites.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <mutex>
+#include <string>
 
 #include "call_site_config.hpp"
 #include "call_site_state.hpp"
@@ -20,32 +23,68 @@ using detail::reader_of;
 using detail::site_names;
 using detail::valid_name;
 
-const retry_policy& builtin_policy(policy_operation op) noexcept {
-  static const retry_policy remove =
+const retry_policy& builtin_policy(object_kind object, agent_operation op) noexcept {
+  static const retry_policy waits =
       retry_policy::parse("timeout=60s, initial=50ms, max_delay=2s").value();
   static const retry_policy change =
       retry_policy::parse("timeout=30s, initial=20ms, max_delay=1s").value();
-  return op == policy_operation::remove ? remove : change;
+  // The operations that wait for another client: a policy's or auth methods' delete (pending
+  // deletion, IN_USE behind a filter), a filter's add (EXISTS while the old one is pending)
+  // and open (pending until the last other handle closes).
+  const bool waits_for_others = is_filter(object)
+                                    ? op == agent_operation::add || op == agent_operation::open
+                                    : op == agent_operation::remove;
+  return waits_for_others ? waits : change;
+}
+
+const retry_policy& builtin_policy(agent_operation op) noexcept {
+  return builtin_policy(object_kind::qm_policy, op);
+}
+
+namespace {
+
+constexpr std::array<std::string_view, 6> object_prefix{
+    "qm", "mm", "mm_auth", "transport_filter", "tunnel_filter", "mm_filter"};
+constexpr std::array<agent_operation, 5> all_operations{
+    agent_operation::add, agent_operation::set, agent_operation::remove, agent_operation::open,
+    agent_operation::close};
+constexpr std::array<object_kind, 6> all_objects{
+    object_kind::qm_policy,        object_kind::mm_policy,     object_kind::mm_auth_methods,
+    object_kind::transport_filter, object_kind::tunnel_filter, object_kind::mm_filter};
+
+// "transport_filter.delete": the names are built once, as the registry's own strings.
+std::string make_site_name(object_kind object, agent_operation op) {
+  return std::string(object_prefix[static_cast<std::size_t>(object)]) + "." +
+         std::string(to_string(op));
+}
+
+}  // namespace
+
+std::string_view site_name(object_kind object, agent_operation op) noexcept {
+  if (!traits_of(object, op).exists) return {};
+  // One static table of every name, so a view stays valid for the program's life.
+  static const auto names = [] {
+    std::array<std::array<std::string, 5>, 6> t;
+    for (object_kind o : all_objects) {
+      for (agent_operation a : all_operations) {
+        t[static_cast<std::size_t>(o)][static_cast<std::size_t>(a)] = make_site_name(o, a);
+      }
+    }
+    return t;
+  }();
+  return names[static_cast<std::size_t>(object)][static_cast<std::size_t>(op)];
 }
 
 std::string_view site_name(policy_kind kind, policy_operation op) noexcept {
-  const bool qm = kind == policy_kind::quick_mode;
-  switch (op) {
-    case policy_operation::add:
-      return qm ? "qm.add" : "mm.add";
-    case policy_operation::set:
-      return qm ? "qm.set" : "mm.set";
-    case policy_operation::remove:
-      return qm ? "qm.delete" : "mm.delete";
-  }
-  return "qm.delete";
+  return site_name(to_object_kind(kind), op);
 }
 
 call_site_registry::call_site_registry() : now_([] { return steady_clock_source{}.now(); }) {
-  for (auto kind : {policy_kind::quick_mode, policy_kind::main_mode}) {
-    for (auto op : {policy_operation::add, policy_operation::set, policy_operation::remove}) {
-      const retry_policy& p = builtin_policy(op);
-      sites_.push_back(site_entry{std::string(site_name(kind, op)), p, p, {}, {}, {}, {}});
+  for (object_kind object : all_objects) {
+    for (agent_operation op : all_operations) {
+      if (!traits_of(object, op).exists) continue;
+      const retry_policy& p = builtin_policy(object, op);
+      sites_.push_back(site_entry{std::string(site_name(object, op)), p, p, {}, {}, {}, {}});
     }
   }
   std::sort(sites_.begin(), sites_.end(),

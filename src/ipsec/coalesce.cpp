@@ -50,7 +50,7 @@ bool pending_deletion_waits::ticket::follows() const noexcept {
 }
 
 pending_deletion_waits::key_type pending_deletion_waits::make_key(const wait_key& key) {
-  return {std::wstring(key.endpoint), key.kind, std::wstring(key.name)};
+  return {std::wstring(key.endpoint), key.object, std::wstring(key.name), key.id};
 }
 
 pending_deletion_waits::ticket pending_deletion_waits::join(const wait_key& key) {

@@ -49,7 +49,11 @@
 
 namespace ipsec_retry::ipsec {
 
-/// The library's own sites: qm.add, qm.set, qm.delete, mm.add, mm.set, mm.delete.
+/// The library's own sites, one per typed operation ("" for an operation the object has not):
+/// qm.add, qm.set, qm.delete, mm.add, mm.set, mm.delete, mm_auth.add, mm_auth.set,
+/// mm_auth.delete, and for each of transport_filter, tunnel_filter and mm_filter: .add, .open,
+/// .set, .delete, .close (e.g. "transport_filter.delete"). Defaults: builtin_policy().
+std::string_view site_name(object_kind object, agent_operation op) noexcept;
 std::string_view site_name(policy_kind kind, policy_operation op) noexcept;
 
 /// Why a site or a configuration was refused.

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // ipsec_retry::ipsec: coalesced waits on one pending deletion.
 //
-// When many callers in one process retry against the same object (agent endpoint + policy
-// kind + policy name) while it is pending deletion, one of them (the leader) polls the agent
+// When many callers in one process retry against the same object (agent endpoint + object
+// kind + name or GUID) while it is pending deletion, one of them (the leader) polls the agent
 // with its own backoff; a caller that arrives while that wait is in progress joins it without
 // calling the agent (a follower). As soon as the leader sees anything but *_PENDING_DELETION,
 // it releases the followers, who then make their own call. Each follower stays bounded by its
@@ -20,6 +20,7 @@
 // The registry allocates (a key and a node per wait); the coalesced path is not allocation-free.
 #pragma once
 
+#include <ipsec_retry/ipsec/object_kind_tmp.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 
 #include <chrono>
@@ -38,14 +39,15 @@
 namespace ipsec_retry::ipsec {
 
 /// The object a wait is about: the agent endpoint (server name, "" = this machine), the kind
-/// of policy and its name.
+/// of object, and its name (a policy) or GUID (MM auth methods, a filter's id).
 struct wait_key {
   std::wstring_view endpoint;
-  policy_kind kind = policy_kind::quick_mode;
+  object_kind object = object_kind::qm_policy;
   std::wstring_view name;
+  guid id{};
 };
 
-/// A thread-safe registry of the waits in progress, keyed by endpoint, kind and name.
+/// A thread-safe registry of the waits in progress, keyed by endpoint, object kind, name and GUID.
 /// Share one between the call sites (and threads) that should coalesce; it must outlive the
 /// operations using it.
 class pending_deletion_waits {
@@ -115,7 +117,7 @@ class pending_deletion_waits {
   std::size_t followers(const wait_key& key) const;
 
  private:
-  using key_type = std::tuple<std::wstring, policy_kind, std::wstring>;
+  using key_type = std::tuple<std::wstring, object_kind, std::wstring, guid>;
   struct entry {
     member* leader = nullptr;
     std::list<member*> followers;  // oldest first: the first is promoted on hand-over

@@ -47,6 +47,7 @@
 #include <ipsec_retry/clock.hpp>
 #include <ipsec_retry/detail/saturate.hpp>
 #include <ipsec_retry/ipsec/coalesce.hpp>
+#include <ipsec_retry/ipsec/operation_types.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 #include <ipsec_retry/retry.hpp>
 
@@ -61,110 +62,7 @@
 
 namespace ipsec_retry::ipsec {
 
-/// The operations with call sites of their own.
-enum class policy_operation : std::uint8_t { add, set, remove };
-
-/// How a typed operation reached success.
-enum class completion : std::uint8_t {
-  done,                    ///< the agent returned success (or a warning such as *_PRUNED)
-  gone_after_pending,      ///< delete: NOT_FOUND after PENDING_DELETION: the deletion completed
-  exists_after_ambiguous,  ///< add (opt-in): EXISTS after an ambiguous failure: we had added it
-};
-
-constexpr std::string_view to_string(completion c) noexcept {
-  switch (c) {
-    case completion::done:
-      return "done";
-    case completion::gone_after_pending:
-      return "gone_after_pending";
-    case completion::exists_after_ambiguous:
-      return "exists_after_ambiguous";
-  }
-  return "done";
-}
-
-/// The value of a successful typed operation.
-struct operation_result {
-  win32_error code;     ///< the agent's last code (0, a warning, or the NOT_FOUND/EXISTS that
-                        ///< counted as done)
-  completion how;       ///< which rule made it a success
-  std::uint32_t calls;  ///< agent calls made
-  friend bool operator==(const operation_result&, const operation_result&) = default;
-};
-
-/// A call site's options for a typed operation (all off by default, costing nothing).
-struct operation_options {
-  /// add: retry ambiguous transport failures, and count a later *_EXISTS as done.
-  bool exists_after_ambiguous_is_done = false;
-  /// Coalesced waits on a pending deletion (coalesce.hpp); nullptr: off.
-  pending_deletion_waits* waits = nullptr;
-  /// The agent's server name for coalescing ("" = this machine).
-  std::wstring_view endpoint{};
-};
-
-/// What one typed operation is about: the seam call it makes (call_agent).
-struct operation_target {
-  policy_kind kind = policy_kind::quick_mode;
-  policy_operation op = policy_operation::remove;
-  std::wstring_view name;  ///< the policy's name; must outlive the operation
-  native_policy body{};    ///< add and set: the SDK structure
-};
-
-/// The library's default policy for an operation (docs/simulator.md). Delete waits longest: a
-/// pending deletion lasts until the SAs using the policy are gone.
-///   delete  "timeout=60s, initial=50ms, max_delay=2s"   (exponential x2, 20% jitter)
-///   set/add "timeout=30s, initial=20ms, max_delay=1s"
-const retry_policy& builtin_policy(policy_operation op) noexcept;
-
-/// The operation table: one row per operation. Adding an operation means a row here and a case
-/// in call_agent (the seam method it calls).
-struct operation_traits {
-  bool idempotent;            ///< ambiguous transport failures are retried by default
-  bool done_when_gone;        ///< NOT_FOUND after PENDING_DELETION is done (a delete)
-  bool may_exist_after_call;  ///< EXISTS after an ambiguous failure may be ours (an add)
-};
-constexpr operation_traits traits_of(policy_operation op) noexcept {
-  switch (op) {
-    case policy_operation::add:
-      return {false, false, true};
-    case policy_operation::set:
-      return {true, false, false};
-    case policy_operation::remove:
-      return {true, true, false};
-  }
-  return {false, false, false};
-}
-
-/// The one seam call of a target: AddQMPolicy/SetQMPolicy/DeleteQMPolicy (or MM) through
-/// `agent`, any type with policy_agent's member functions.
-template <class Agent>
-win32_error call_agent(Agent& agent, const operation_target& t) {
-  switch (t.op) {
-    case policy_operation::add:
-      return agent.add_policy(t.kind, t.name, t.body);
-    case policy_operation::set:
-      return agent.set_policy(t.kind, t.name, t.body);
-    case policy_operation::remove:
-      return agent.delete_policy(t.kind, t.name);
-  }
-  return win32_error{};
-}
-
 namespace detail {
-
-// An ambiguous failure: the call may have been carried out (RPC_S_CALL_FAILED 1726,
-// RPC_S_COMM_FAILURE 1820, RPC_S_CALL_CANCELLED 1818, ERROR_TIMEOUT 1460).
-constexpr bool is_ambiguous_failure(win32_error code) noexcept {
-  switch (to_underlying(code)) {
-    case 1726:
-    case 1820:
-    case 1818:
-    case 1460:
-      return true;
-    default:
-      return false;
-  }
-}
 
 // The policy with the operation's idempotency applied (a site marked idempotent stays so).
 inline retry_policy with_idempotency(const retry_policy& policy, bool idempotent) {
@@ -175,7 +73,7 @@ inline retry_policy with_idempotency(const retry_policy& policy, bool idempotent
 }
 
 inline bool idempotent(const operation_target& t, const operation_options& o) noexcept {
-  return traits_of(t.op).idempotent || o.exists_after_ambiguous_is_done;
+  return traits_of(t.object, t.op).idempotent || o.exists_after_ambiguous_is_done;
 }
 
 }  // namespace detail
@@ -198,7 +96,7 @@ class operation_engine {
       : target_(target),
         options_(options),
         policy_(detail::with_idempotency(policy, detail::idempotent(target, options))),
-        codes_(codes_for(target.kind)),
+        codes_(codes_for(target.object)),
         state_(seed ? retry_state(policy_, start, absolute_deadline, *seed)
                     : retry_state(policy_, start, absolute_deadline)),
         pass_(guard),
@@ -223,7 +121,7 @@ class operation_engine {
   retry_step call_ended(win32_error code, time_point end) {
     const std::uint32_t calls = state_.calls() + 1;
     const result<operation_result> judged = judge(code, calls);
-    const verdict v = judged ? verdict::success : policy_.classify()(code);
+    const verdict v = judged ? verdict::success : classify(code);
     pass_.record(v, to_underlying(code));
     last_ = make_error_code(code);
     const bool pending = code == codes_.pending_deletion;
@@ -330,6 +228,11 @@ class operation_engine {
   const std::error_code& error() const noexcept {
     return last_;
   }
+  /// Where the driver's seam call stores a handle it receives (call_agent's `received`):
+  /// add and open of a filter. On done it is the result's handle.
+  agent_handle& received() noexcept {
+    return received_;
+  }
   /// After done.
   const operation_result& value() const noexcept {
     return value_;
@@ -348,24 +251,47 @@ class operation_engine {
  private:
   // The operation's idempotency rules applied to one call's code.
   result<operation_result> judge(win32_error code, std::uint32_t calls) {
-    const operation_traits rules = traits_of(target_.op);
-    if (rules.done_when_gone && code == codes_.not_found && seen_pending_) {
-      return operation_result{code, completion::gone_after_pending, calls};
+    const operation_traits rules = traits_of(target_.object, target_.op);
+    const bool remove = target_.op == agent_operation::remove;
+    if (remove && code == codes_.not_found && (rules.done_when_gone || options_.absent_is_done)) {
+      if (seen_pending_) return operation_result{code, completion::gone_after_pending, calls, {}};
+      if (options_.absent_is_done) {
+        return operation_result{code, completion::already_absent, calls, {}};
+      }
     }
     if (rules.may_exist_after_call && code == codes_.exists && seen_ambiguous_ &&
         options_.exists_after_ambiguous_is_done) {
-      return operation_result{code, completion::exists_after_ambiguous, calls};
+      return operation_result{code, completion::exists_after_ambiguous, calls, {}};
     }
     seen_pending_ = seen_pending_ || code == codes_.pending_deletion;
-    seen_ambiguous_ = seen_ambiguous_ || detail::is_ambiguous_failure(code);
+    seen_ambiguous_ = seen_ambiguous_ || is_ambiguous_failure(code);
     if (policy_.classify()(code) == verdict::success) {
-      return operation_result{code, completion::done, calls};
+      return operation_result{code, completion::done, calls, received_};
     }
     return make_error_code(code);
   }
 
+  // A failed call's verdict: the operation's rules for the codes only the caller's situation
+  // explains (operation_options, traits_of), then the call site's classifier.
+  verdict classify(win32_error code) const {
+    const bool filter = is_filter(target_.object);
+    if (options_.after_filters_removed && target_.op == agent_operation::remove && !filter &&
+        code == codes_.in_use) {
+      return verdict::transient;
+    }
+    if (options_.readd_after_delete && target_.op == agent_operation::add && filter &&
+        code == codes_.exists) {
+      return verdict::transient;
+    }
+    if (code == codes_.pending_deletion && traits_of(target_.object, target_.op).pending_is_final) {
+      return verdict::permanent;
+    }
+    return policy_.classify()(code);
+  }
+
   wait_key key() const noexcept {
-    return {options_.endpoint, target_.kind, target_.name};
+    const guid& id = is_filter(target_.object) ? target_.filter.id : target_.id;
+    return {options_.endpoint, target_.object, target_.name, id};
   }
 
   // Before a call: a caller that does not lead joins a wait in progress instead of calling.
@@ -417,13 +343,14 @@ class operation_engine {
   operation_target target_;
   operation_options options_;
   retry_policy policy_;  // the site's, with the operation's idempotency
-  policy_codes codes_;
+  object_codes codes_;
   retry_state state_;
   held_admission<Guard> pass_;             // the next call's admission
   backoff_schedule slices_;                // a follower's wait slices
   pending_deletion_waits::ticket ticket_;  // leads or follows a wait; dropping it hands over
   std::error_code last_{};                 // empty until a call ends or the caller follows a wait
   operation_result value_{};
+  agent_handle received_{};
   bool seen_pending_ = false;
   bool seen_ambiguous_ = false;
 };
