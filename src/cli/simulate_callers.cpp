@@ -11,12 +11,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <queue>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "../text.hpp"
+#include "json.hpp"
 #include "output.hpp"
 #include "simulate.hpp"
 
@@ -242,24 +245,32 @@ int run_callers(const simulate_args& args, const retry_policy& policy, policy_op
           : std::string();
 
   if (args.json) {
-    out << "{\"outcome\":" << json_string(outcome) << ",\"agent_calls\":" << agent_calls
-        << ",\"succeeded\":" << succeeded << ",\"max_elapsed_ns\":" << max_elapsed.count()
-        << ",\"median_elapsed_ns\":" << median_elapsed.count()
-        << ",\"operation\":" << json_string(args.operation)
-        << ",\"policy\":" << json_string(policy.format())
-        << ",\"coalesce\":" << (args.coalesce ? "true" : "false")
-        << ",\"budget\":" << (budget_settings ? json_string(budget_text) : std::string("null"))
-        << ",\"budget_charges\":"
-        << (budget_settings ? json_string(budget_charges) : std::string("null"))
-        << ",\"callers\":[";
-    for (std::size_t i = 0; i < reports.size(); ++i) {
-      const caller_report& r = reports[i];
-      out << (i ? "," : "") << "{\"outcome\":" << json_string(r.outcome) << ",\"calls\":" << r.calls
-          << ",\"elapsed_ns\":" << r.elapsed.count() << ",\"completion\":"
-          << (r.succeeded ? json_string(ipsec::to_string(r.how)) : std::string("null"))
-          << ",\"last_code\":" << to_underlying(r.last_code) << '}';
+    using text_or_null = std::optional<std::string_view>;
+    json_writer json(out);
+    json.begin_object()
+        .field("outcome", outcome)
+        .field("agent_calls", agent_calls)
+        .field("succeeded", succeeded)
+        .field("max_elapsed_ns", max_elapsed.count())
+        .field("median_elapsed_ns", median_elapsed.count())
+        .field("operation", args.operation)
+        .field("policy", policy.format())
+        .field("coalesce", args.coalesce)
+        .field("budget", budget_settings ? text_or_null(budget_text) : std::nullopt)
+        .field("budget_charges", budget_settings ? text_or_null(budget_charges) : std::nullopt)
+        .key("callers")
+        .begin_array();
+    for (const caller_report& r : reports) {
+      json.begin_object()
+          .field("outcome", r.outcome)
+          .field("calls", r.calls)
+          .field("elapsed_ns", r.elapsed.count())
+          .field("completion", r.succeeded ? text_or_null(ipsec::to_string(r.how)) : std::nullopt)
+          .field("last_code", to_underlying(r.last_code))
+          .end_object();
     }
-    out << "]}\n";
+    json.end_array().end_object();
+    out << '\n';
     return all_succeeded ? exit_ok : exit_retry_failed;
   }
 
