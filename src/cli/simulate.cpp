@@ -7,10 +7,12 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "inject.hpp"
+#include "json.hpp"
 #include "output.hpp"
 #include "recording_agent.hpp"
 #include "simulate.hpp"
@@ -89,20 +91,29 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
   const nanoseconds elapsed = succeeded ? time.elapsed() : outcome.error().elapsed;
 
   if (args.json) {
-    out << "{\"outcome\":" << json_string(outcome_text) << ",\"calls\":" << timeline.size()
-        << ",\"elapsed_ns\":" << elapsed.count() << ",\"last_code\":" << to_underlying(last_code)
-        << ",\"last_code_name\":";
     const auto info = find_code(to_underlying(last_code));
-    out << (info ? json_string(info->name) : std::string("null"));
-    out << ",\"completion\":"
-        << (succeeded ? json_string(ipsec::to_string(outcome.value().how)) : std::string("null"))
-        << ",\"operation\":" << json_string(args.operation)
-        << ",\"policy\":" << json_string(policy->format()) << ",\"timeline\":[";
-    for (std::size_t i = 0; i < timeline.size(); ++i) {
-      out << (i ? "," : "") << "{\"at_ns\":" << timeline[i].at.count()
-          << ",\"code\":" << to_underlying(timeline[i].code) << '}';
+    json_writer json(out);
+    json.begin_object()
+        .field("outcome", outcome_text)
+        .field("calls", timeline.size())
+        .field("elapsed_ns", elapsed.count())
+        .field("last_code", to_underlying(last_code))
+        .field("last_code_name", info ? std::optional<std::string_view>(info->name) : std::nullopt)
+        .field("completion",
+               succeeded ? std::optional<std::string_view>(ipsec::to_string(outcome.value().how))
+                         : std::nullopt)
+        .field("operation", args.operation)
+        .field("policy", policy->format())
+        .key("timeline")
+        .begin_array();
+    for (const call_record& call : timeline) {
+      json.begin_object()
+          .field("at_ns", call.at.count())
+          .field("code", to_underlying(call.code))
+          .end_object();
     }
-    out << "]}\n";
+    json.end_array().end_object();
+    out << '\n';
     return succeeded ? exit_ok : exit_retry_failed;
   }
 

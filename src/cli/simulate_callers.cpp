@@ -11,12 +11,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <queue>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "../text.hpp"
+#include "json.hpp"
 #include "output.hpp"
 #include "simulate.hpp"
 
@@ -99,8 +102,10 @@ class caller_simulation {
   };
   struct caller {
     engine_type engine;
-    bool waiting = false;
-    std::uint64_t wait_number = 0;
+    bool waiting = false;           // in a wait slice
+    std::uint64_t wait_number = 0;  // its current (or last) wait slice
+    bool following = false;         // in a wait, from joining it until it calls or stops
+    std::uint64_t follow_number = 0;
     bool done = false;
     win32_error in_flight{};
     caller_report report{};
@@ -112,6 +117,7 @@ class caller_simulation {
 
   // What the engine asked for, at `now`.
   void carry_out(caller& c, std::uint32_t id, const retry_step& step, nanoseconds now) {
+    if (step.what != retry_step::action::wait_for_leader) c.following = false;
     switch (step.what) {
       case retry_step::action::call:
         time_.set(time_point{now});
@@ -124,7 +130,11 @@ class caller_simulation {
       case retry_step::action::wait_for_leader:
         c.waiting = true;
         ++c.wait_number;
-        waiting_.emplace_back(id, c.wait_number);
+        if (!c.following) {  // it has just joined the wait: the registry listed it last
+          c.following = true;
+          ++c.follow_number;
+          following_.emplace_back(id, c.follow_number);
+        }
         push(now + step.delay, id, event_kind::waited, c.wait_number);
         return;
       case retry_step::action::done:
@@ -138,21 +148,22 @@ class caller_simulation {
   }
 
   // Followers the leader released or promoted (their wake token fired) carry on now.
-  // `waiting_` lists them in the order they began waiting, which is the registry's order: a
-  // release wakes them all, a hand-over wakes the oldest, so the scan stops at the first
-  // follower still waiting (O(woken), not O(N)).
+  // `following_` lists them in the order they joined the wait (one entry per joining, not per
+  // wait slice), which is the registry's order (coalesce.hpp): a release wakes them all, a
+  // hand-over wakes the oldest, so the woken are always at the front and the scan stops at the
+  // first follower not woken (O(woken), not O(N)).
   void wake_followers(nanoseconds now) {
     if (!coalesce_) return;
-    while (!waiting_.empty()) {
-      const auto [id, number] = waiting_.front();
+    while (!following_.empty()) {
+      const auto [id, number] = following_.front();
       caller& c = callers_[id];
-      if (!c.waiting || c.wait_number != number) {  // its slice ended, or it is done
-        waiting_.pop_front();
+      if (!c.following || c.follow_number != number) {  // it left that wait (deadline, done)
+        following_.pop_front();
         continue;
       }
       if (!c.engine.woken()) break;
-      waiting_.pop_front();
-      push(now, id, event_kind::waited, number);
+      following_.pop_front();
+      push(now, id, event_kind::waited, c.wait_number);  // ends its current slice now
     }
   }
 
@@ -175,7 +186,7 @@ class caller_simulation {
   std::vector<caller> callers_;
   std::priority_queue<event, std::vector<event>, std::greater<>> queue_;
   std::uint64_t order_ = 0;
-  std::deque<std::pair<std::uint32_t, std::uint64_t>> waiting_;  // (caller, wait number)
+  std::deque<std::pair<std::uint32_t, std::uint64_t>> following_;  // (caller, follow number)
 };
 
 // What the shared budget charges (budget_guard's rule, guards.hpp: signals_overload).
@@ -234,24 +245,32 @@ int run_callers(const simulate_args& args, const retry_policy& policy, policy_op
           : std::string();
 
   if (args.json) {
-    out << "{\"outcome\":" << json_string(outcome) << ",\"agent_calls\":" << agent_calls
-        << ",\"succeeded\":" << succeeded << ",\"max_elapsed_ns\":" << max_elapsed.count()
-        << ",\"median_elapsed_ns\":" << median_elapsed.count()
-        << ",\"operation\":" << json_string(args.operation)
-        << ",\"policy\":" << json_string(policy.format())
-        << ",\"coalesce\":" << (args.coalesce ? "true" : "false")
-        << ",\"budget\":" << (budget_settings ? json_string(budget_text) : std::string("null"))
-        << ",\"budget_charges\":"
-        << (budget_settings ? json_string(budget_charges) : std::string("null"))
-        << ",\"callers\":[";
-    for (std::size_t i = 0; i < reports.size(); ++i) {
-      const caller_report& r = reports[i];
-      out << (i ? "," : "") << "{\"outcome\":" << json_string(r.outcome) << ",\"calls\":" << r.calls
-          << ",\"elapsed_ns\":" << r.elapsed.count() << ",\"completion\":"
-          << (r.succeeded ? json_string(ipsec::to_string(r.how)) : std::string("null"))
-          << ",\"last_code\":" << to_underlying(r.last_code) << '}';
+    using text_or_null = std::optional<std::string_view>;
+    json_writer json(out);
+    json.begin_object()
+        .field("outcome", outcome)
+        .field("agent_calls", agent_calls)
+        .field("succeeded", succeeded)
+        .field("max_elapsed_ns", max_elapsed.count())
+        .field("median_elapsed_ns", median_elapsed.count())
+        .field("operation", args.operation)
+        .field("policy", policy.format())
+        .field("coalesce", args.coalesce)
+        .field("budget", budget_settings ? text_or_null(budget_text) : std::nullopt)
+        .field("budget_charges", budget_settings ? text_or_null(budget_charges) : std::nullopt)
+        .key("callers")
+        .begin_array();
+    for (const caller_report& r : reports) {
+      json.begin_object()
+          .field("outcome", r.outcome)
+          .field("calls", r.calls)
+          .field("elapsed_ns", r.elapsed.count())
+          .field("completion", r.succeeded ? text_or_null(ipsec::to_string(r.how)) : std::nullopt)
+          .field("last_code", to_underlying(r.last_code))
+          .end_object();
     }
-    out << "]}\n";
+    json.end_array().end_object();
+    out << '\n';
     return all_succeeded ? exit_ok : exit_retry_failed;
   }
 
