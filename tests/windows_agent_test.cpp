@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "windows_agent_calls.hpp"
+
 namespace ir = ipsec_retry;
 namespace ipsec = ipsec_retry::ipsec;
 
@@ -34,6 +36,36 @@ TEST(WindowsAgent, MissingDllIsModNotFoundNamingTheDll) {
   const auto fetched = agent.fetch_policy(ipsec::policy_kind::quick_mode, L"qm");
   ASSERT_FALSE(fetched);
   EXPECT_EQ(fetched.error(), ir::win32_error::mod_not_found);
+}
+
+// Every call, one per export (windows_agent_calls.hpp): 126 naming the DLL, whichever export.
+TEST(WindowsAgent, EveryCallIsModNotFoundNamingTheDll) {
+  ASSERT_TRUE(winipsec_missing());
+  ipsec::windows_agent agent;
+  for (const auto& c : windows_agent_test::export_calls()) {
+    EXPECT_EQ(c.call(agent), ir::win32_error::mod_not_found) << c.export_name;
+    EXPECT_EQ(agent.last_unavailable(), "winipsec.dll") << c.export_name;
+  }
+}
+
+// The missing DLL is reported before the arguments are checked: it is what to fix first.
+TEST(WindowsAgent, AMissingDllComesBeforeAMissingStructureOrHandle) {
+  ASSERT_TRUE(winipsec_missing());
+  ipsec::windows_agent agent;
+  ipsec::agent_handle handle{0x99};
+  EXPECT_EQ(agent.add_mm_auth_methods(ipsec::guid{}, {}), ir::win32_error::mod_not_found);
+  EXPECT_EQ(agent.set_mm_auth_methods(ipsec::guid{}, {}), ir::win32_error::mod_not_found);
+  EXPECT_EQ(agent.add_filter({}, handle), ir::win32_error::mod_not_found);
+  EXPECT_FALSE(handle) << "a failed Add leaves no handle";
+  handle = ipsec::agent_handle{0x99};
+  EXPECT_EQ(agent.open_filter(windows_agent_test::filter_of(ipsec::filter_kind::main_mode, nullptr),
+                              handle),
+            ir::win32_error::mod_not_found);
+  EXPECT_FALSE(handle);
+  EXPECT_EQ(agent.set_filter(ipsec::filter_kind::tunnel, {}, {}), ir::win32_error::mod_not_found);
+  EXPECT_EQ(agent.delete_filter(ipsec::filter_kind::tunnel, {}), ir::win32_error::mod_not_found);
+  EXPECT_EQ(agent.close_filter(ipsec::filter_kind::main_mode, {}), ir::win32_error::mod_not_found);
+  EXPECT_EQ(agent.last_unavailable(), "winipsec.dll");
 }
 
 TEST(WindowsAgent, TypedOperationsStopAtOnceOnAMissingDll) {

@@ -39,6 +39,7 @@ enum class win32_error : std::uint32_t {
   success = 0,                                      // ERROR_SUCCESS
   file_not_found = 2,                               // ERROR_FILE_NOT_FOUND
   access_denied = 5,                                // ERROR_ACCESS_DENIED
+  invalid_handle = 6,                               // ERROR_INVALID_HANDLE
   not_enough_memory = 8,                            // ERROR_NOT_ENOUGH_MEMORY
   invalid_data = 13,                                // ERROR_INVALID_DATA
   outofmemory = 14,                                 // ERROR_OUTOFMEMORY

@@ -1,77 +1,58 @@
 // SPDX-License-Identifier: BSL-1.0
-// The real Policy Agent through winipsec.dll, loaded at run time.
-//
-// winipsec.dll has no public header in current SDKs. The entry points declared below are the
-// name-keyed ones this file calls, with the signatures of the Windows Server 2003 Platform SDK's
-// winipsec.h (the IPsec SPD API), all `DWORD WINAPI`, e.g.
-//   DeleteQMPolicy(LPWSTR pServerName, DWORD dwVersion, LPWSTR pszPolicyName, LPVOID pvReserved)
-// Structures (IPSEC_QM_POLICY, IPSEC_MM_POLICY) stay opaque: callers pass the SDK's.
-#include <ipsec_retry/ipsec/windows_agent.hpp>
-
-#include <windows.h>
-
-#include <cstring>
-#include <optional>
+// The real Policy Agent through winipsec.dll, loaded at run time: loading, policies and MM auth
+// methods. Filters are in windows_agent_filters.cpp; the entry points and where their
+// signatures come from in winipsec_exports.hpp.
+#include "ipsec/winipsec_exports.hpp"
 
 namespace ipsec_retry::ipsec {
+
+using detail::server_arg;
+using detail::to_code;
+using detail::unavailable;
+
 namespace {
 
-using add_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, DWORD flags, void* policy,
-                              LPVOID reserved);
-using set_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, LPWSTR name, void* policy,
-                              LPVOID reserved);
-using delete_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, LPWSTR name, LPVOID reserved);
-using get_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, LPWSTR name, DWORD flags, void** policy,
-                              LPVOID reserved);
-using delete_auth_fn = DWORD(WINAPI*)(LPWSTR server, DWORD version, GUID id, LPVOID reserved);
-using free_fn = VOID(WINAPI*)(LPVOID buffer);
-
-template <class F>
-struct entry_point {
-  const char* name;
-  F function = nullptr;
+constexpr std::string_view entry_point_names[] = {
+#define IPSEC_RETRY_EXPORT_NAME(member, export_name, signature) #export_name,
+    IPSEC_RETRY_WINIPSEC_EXPORTS(IPSEC_RETRY_EXPORT_NAME)
+#undef IPSEC_RETRY_EXPORT_NAME
 };
 
 template <class F>
-void resolve(HMODULE module, entry_point<F>& e) {
-  if (module == nullptr) return;
+void resolve(HMODULE module, detail::entry_point<F>& e) {
   // GetProcAddress returns FARPROC; the cast to the declared signature is the documented way.
   e.function = reinterpret_cast<F>(reinterpret_cast<void*>(::GetProcAddress(module, e.name)));
 }
 
-}  // namespace
+// A null-terminated, mutable copy: the API takes LPWSTR.
+std::wstring terminated(std::wstring_view text) {
+  return std::wstring(text);
+}
 
-struct windows_agent::exports {
-  HMODULE module = nullptr;
-  DWORD load_error = ERROR_SUCCESS;
-  entry_point<add_fn> add_qm{"AddQMPolicy"}, add_mm{"AddMMPolicy"};
-  entry_point<set_fn> set_qm{"SetQMPolicy"}, set_mm{"SetMMPolicy"};
-  entry_point<delete_fn> delete_qm{"DeleteQMPolicy"}, delete_mm{"DeleteMMPolicy"};
-  entry_point<get_fn> get_qm{"GetQMPolicy"}, get_mm{"GetMMPolicy"};
-  entry_point<delete_auth_fn> delete_auth{"DeleteMMAuthMethods"};
-  entry_point<free_fn> buffer_free{"SPDApiBufferFree"};
-};
+}  // namespace
 
 windows_agent::windows_agent(std::wstring server_name)
     : server_name_(std::move(server_name)), exports_(std::make_unique<exports>()) {
-  exports& e = *exports_;
   // System32 only: never a winipsec.dll planted next to the program.
-  e.module = ::LoadLibraryExW(L"winipsec.dll", nullptr, LOAD_LIBRARY_SEARCH_SYSTEM32);
+  load(L"winipsec.dll", LOAD_LIBRARY_SEARCH_SYSTEM32);
+}
+
+windows_agent::windows_agent(dll_path dll, std::wstring server_name)
+    : server_name_(std::move(server_name)), exports_(std::make_unique<exports>()) {
+  load(dll.path.c_str(), 0);
+}
+
+void windows_agent::load(const wchar_t* path, unsigned long flags) {
+  exports& e = *exports_;
+  e.module = ::LoadLibraryExW(path, nullptr, flags);
   if (e.module == nullptr) {
     e.load_error = ::GetLastError();
     if (e.load_error == ERROR_SUCCESS) e.load_error = ERROR_MOD_NOT_FOUND;
     return;
   }
-  resolve(e.module, e.add_qm);
-  resolve(e.module, e.add_mm);
-  resolve(e.module, e.set_qm);
-  resolve(e.module, e.set_mm);
-  resolve(e.module, e.delete_qm);
-  resolve(e.module, e.delete_mm);
-  resolve(e.module, e.get_qm);
-  resolve(e.module, e.get_mm);
-  resolve(e.module, e.delete_auth);
-  resolve(e.module, e.buffer_free);
+#define IPSEC_RETRY_RESOLVE_EXPORT(member, export_name, signature) resolve(e.module, e.member);
+  IPSEC_RETRY_WINIPSEC_EXPORTS(IPSEC_RETRY_RESOLVE_EXPORT)
+#undef IPSEC_RETRY_RESOLVE_EXPORT
 }
 
 windows_agent::~windows_agent() {
@@ -79,7 +60,7 @@ windows_agent::~windows_agent() {
 }
 
 win32_error windows_agent::load_result() const noexcept {
-  return win32_error{static_cast<std::uint32_t>(exports_->load_error)};
+  return to_code(exports_->load_error);
 }
 
 std::string_view windows_agent::last_unavailable() const noexcept {
@@ -87,101 +68,104 @@ std::string_view windows_agent::last_unavailable() const noexcept {
   return what == nullptr ? std::string_view{} : std::string_view{what};
 }
 
-namespace {
-
-// Null-terminated, mutable copies: the API takes LPWSTR.
-std::wstring terminated(std::wstring_view text) {
-  return std::wstring(text);
+std::span<const std::string_view> windows_agent::entry_points() noexcept {
+  return entry_point_names;
 }
-LPWSTR server_arg(std::wstring& server) {
-  return server.empty() ? nullptr : server.data();
-}
-
-// ERROR_MOD_NOT_FOUND when the DLL is not loaded, ERROR_PROC_NOT_FOUND when `e` is not
-// exported (recording which in `last`); std::nullopt when `e` can be called.
-template <class F>
-std::optional<win32_error> unavailable(HMODULE module, const entry_point<F>& e,
-                                       std::atomic<const char*>& last) {
-  if (module == nullptr) {
-    last.store("winipsec.dll", std::memory_order_release);
-    return win32_error::mod_not_found;
-  }
-  if (e.function == nullptr) {
-    last.store(e.name, std::memory_order_release);
-    return win32_error::proc_not_found;
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 win32_error windows_agent::add_policy(policy_kind kind, std::wstring_view, native_policy policy) {
-  const auto& entry = kind == policy_kind::quick_mode ? exports_->add_qm : exports_->add_mm;
+  const auto& entry =
+      kind == policy_kind::quick_mode ? exports_->add_qm_policy : exports_->add_mm_policy;
   if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
   if (policy.sdk_struct == nullptr) return win32_error::invalid_parameter;
-  std::wstring server = server_name_;
-  return win32_error{
-      entry.function(server_arg(server), 0, 0, const_cast<void*>(policy.sdk_struct), nullptr)};
+  return to_code(entry.function(server_arg(server_name_), 0, policy.flags,
+                                detail::sdk_arg(policy.sdk_struct), nullptr));
 }
 
 win32_error windows_agent::set_policy(policy_kind kind, std::wstring_view name,
                                       native_policy policy) {
-  const auto& entry = kind == policy_kind::quick_mode ? exports_->set_qm : exports_->set_mm;
+  const auto& entry =
+      kind == policy_kind::quick_mode ? exports_->set_qm_policy : exports_->set_mm_policy;
   if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
   if (policy.sdk_struct == nullptr) return win32_error::invalid_parameter;
-  std::wstring server = server_name_;
   std::wstring policy_name = terminated(name);
-  return win32_error{entry.function(server_arg(server), 0, policy_name.data(),
-                                    const_cast<void*>(policy.sdk_struct), nullptr)};
+  return to_code(entry.function(server_arg(server_name_), 0, policy_name.data(),
+                                detail::sdk_arg(policy.sdk_struct), nullptr));
 }
 
 win32_error windows_agent::delete_policy(policy_kind kind, std::wstring_view name) {
-  const auto& entry = kind == policy_kind::quick_mode ? exports_->delete_qm : exports_->delete_mm;
+  const auto& entry =
+      kind == policy_kind::quick_mode ? exports_->delete_qm_policy : exports_->delete_mm_policy;
   if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
-  std::wstring server = server_name_;
   std::wstring policy_name = terminated(name);
-  return win32_error{entry.function(server_arg(server), 0, policy_name.data(), nullptr)};
+  return to_code(entry.function(server_arg(server_name_), 0, policy_name.data(), nullptr));
 }
 
+namespace {
+
+// GetQMPolicy / GetMMPolicy need SPDApiBufferFree too, to free what they return: the code for
+// the first of them that is unavailable, else std::nullopt.
+std::optional<win32_error> get_unavailable(const detail::winipsec_exports& e, policy_kind kind,
+                                           std::atomic<const char*>& last) {
+  auto failure = kind == policy_kind::quick_mode ? unavailable(e.module, e.get_qm_policy, last)
+                                                 : unavailable(e.module, e.get_mm_policy, last);
+  if (failure) return failure;
+  return unavailable(e.module, e.buffer_free, last);
+}
+
+// The Get of `kind` into `returned`: only GetQMPolicy has a dwFlags, passed as 0.
+DWORD call_get(const detail::winipsec_exports& e, policy_kind kind, LPWSTR server, LPWSTR name,
+               LPVOID* returned) {
+  if (kind == policy_kind::quick_mode) {
+    return e.get_qm_policy.function(server, 0, name, 0, returned, nullptr);
+  }
+  return e.get_mm_policy.function(server, 0, name, returned, nullptr);
+}
+
+}  // namespace
+
 win32_error windows_agent::get_policy(policy_kind kind, std::wstring_view name) {
-  const auto& entry = kind == policy_kind::quick_mode ? exports_->get_qm : exports_->get_mm;
-  if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
-  if (auto failure = unavailable(exports_->module, exports_->buffer_free, last_unavailable_))
-    return *failure;
-  std::wstring server = server_name_;
+  if (auto failure = get_unavailable(*exports_, kind, last_unavailable_)) return *failure;
   std::wstring policy_name = terminated(name);
-  void* returned = nullptr;
+  LPVOID returned = nullptr;
   const DWORD code =
-      entry.function(server_arg(server), 0, policy_name.data(), 0, &returned, nullptr);
+      call_get(*exports_, kind, server_arg(server_name_), policy_name.data(), &returned);
   if (returned != nullptr) exports_->buffer_free.function(returned);
-  return win32_error{code};
+  return to_code(code);
 }
 
 result<fetched_policy> windows_agent::fetch_policy(policy_kind kind, std::wstring_view name) {
-  const auto& entry = kind == policy_kind::quick_mode ? exports_->get_qm : exports_->get_mm;
-  if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
-  if (auto failure = unavailable(exports_->module, exports_->buffer_free, last_unavailable_)) {
-    return *failure;
-  }
-  std::wstring server = server_name_;
+  if (auto failure = get_unavailable(*exports_, kind, last_unavailable_)) return *failure;
   std::wstring policy_name = terminated(name);
-  void* returned = nullptr;
+  LPVOID returned = nullptr;
   const DWORD code =
-      entry.function(server_arg(server), 0, policy_name.data(), 0, &returned, nullptr);
+      call_get(*exports_, kind, server_arg(server_name_), policy_name.data(), &returned);
   fetched_policy owned(returned, exports_->buffer_free.function);
-  if (code != ERROR_SUCCESS) return win32_error{static_cast<std::uint32_t>(code)};
+  if (code != ERROR_SUCCESS) return to_code(code);
   if (returned == nullptr) return win32_error::invalid_data;
   return owned;
 }
 
+win32_error windows_agent::add_mm_auth_methods(const guid&, native_auth_methods methods) {
+  // The GUID is the structure's own gMMAuthID; AddMMAuthMethods takes only the structure.
+  const auto& entry = exports_->add_mm_auth_methods;
+  if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
+  if (methods.sdk_struct == nullptr) return win32_error::invalid_parameter;
+  return to_code(entry.function(server_arg(server_name_), 0, methods.flags,
+                                detail::sdk_arg(methods.sdk_struct), nullptr));
+}
+
+win32_error windows_agent::set_mm_auth_methods(const guid& id, native_auth_methods methods) {
+  const auto& entry = exports_->set_mm_auth_methods;
+  if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
+  if (methods.sdk_struct == nullptr) return win32_error::invalid_parameter;
+  return to_code(entry.function(server_arg(server_name_), 0, detail::to_native(id),
+                                detail::sdk_arg(methods.sdk_struct), nullptr));
+}
+
 win32_error windows_agent::delete_mm_auth_methods(const guid& id) {
-  if (auto failure = unavailable(exports_->module, exports_->delete_auth, last_unavailable_))
-    return *failure;
-  static_assert(sizeof(guid) == sizeof(GUID), "guid must be layout-compatible with GUID");
-  GUID native{};
-  std::memcpy(&native, &id, sizeof native);
-  std::wstring server = server_name_;
-  return win32_error{exports_->delete_auth.function(server_arg(server), 0, native, nullptr)};
+  const auto& entry = exports_->delete_mm_auth_methods;
+  if (auto failure = unavailable(exports_->module, entry, last_unavailable_)) return *failure;
+  return to_code(entry.function(server_arg(server_name_), 0, detail::to_native(id), nullptr));
 }
 
 }  // namespace ipsec_retry::ipsec
