@@ -5,7 +5,7 @@
 // host program that links ipsec_retry always starts, even where the DLL or an export is
 // missing. Such a call fails with a permanent code instead: ERROR_MOD_NOT_FOUND (126) when the
 // DLL cannot be loaded, ERROR_PROC_NOT_FOUND (127) when the function is not exported; and
-// last_unavailable() names the DLL or the function. entry_points() lists the 27 exports used.
+// last_unavailable() names the DLL or the function; entry_points() lists the exports used.
 //
 // Every call passes dwVersion 0 and pvReserved NULL (the Windows Server 2003 API; XP's
 // winipsec.dll has other signatures and is not supported). Add passes the `flags` of its
