@@ -134,6 +134,8 @@ ir::retry_result<ipsec::operation_result> typed(policy_operation op, policy_kind
     case policy_operation::remove:
       return qm ? ipsec::delete_qm_policy(agent, name, p, options)
                 : ipsec::delete_mm_policy(agent, name, p, options);
+    default:  // open and close are filters' operations
+      break;
   }
   return ir::retry_error{};
 }

@@ -49,7 +49,7 @@ std::pair<std::optional<fault>, std::string> parse_fault(std::string_view spec) 
 }  // namespace
 
 bool inject_faults(const std::vector<std::string>& specs, ipsec::simulated_agent& agent,
-                   std::ostream& err) {
+                   std::ostream& err, std::uint64_t setup_calls) {
   std::vector<std::pair<fault, const std::string*>> faults;
   faults.reserve(specs.size());
   for (const std::string& spec : specs) {
@@ -67,7 +67,7 @@ bool inject_faults(const std::vector<std::string>& specs, ipsec::simulated_agent
     }
     faults.emplace_back(*parsed, &spec);
   }
-  for (const auto& [f, spec] : faults) agent.inject(f.call, win32_error{f.code});
+  for (const auto& [f, spec] : faults) agent.inject(setup_calls + f.call, win32_error{f.code});
   return true;
 }
 

@@ -16,6 +16,6 @@ namespace ipsec_retry::cli {
 /// naming the offending value to `err` ("ipsec-retry simulate: bad --inject '0:5': ...") and
 /// returns false, having injected nothing.
 bool inject_faults(const std::vector<std::string>& specs, ipsec::simulated_agent& agent,
-                   std::ostream& err);
+                   std::ostream& err, std::uint64_t setup_calls = 0);
 
 }  // namespace ipsec_retry::cli

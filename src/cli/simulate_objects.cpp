@@ -118,8 +118,9 @@ std::optional<int> run_filter_story(const simulate_args& args, const retry_polic
   }
   std::optional<nanoseconds> held_for;
   if (args.held_for) {
-    held_for = parse_duration(*args.held_for);
-    if (!held_for) {
+    const auto parsed = parse_duration(*args.held_for);
+    if (parsed) held_for = parsed.value();
+    if (!parsed) {
       return bad("bad --held-for '" + *args.held_for +
                  "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. "
                  "730ms");
@@ -127,9 +128,9 @@ std::optional<int> run_filter_story(const simulate_args& args, const retry_polic
   }
   if (args.object) {
     if (!held_for) return bad("--object needs --held-for DURATION");
-    return run_simulate_object(args, policy, *held_for, *latency, out, err);
+    return run_simulate_object(args, policy, *held_for, latency.value(), out, err);
   }
-  return run_simulate_replace(args, policy, held_for, *latency, out, err);
+  return run_simulate_replace(args, policy, held_for, latency.value(), out, err);
 }
 
 int run_simulate_object(const simulate_args& args, const retry_policy& policy, nanoseconds held_for,
@@ -160,8 +161,9 @@ int run_simulate_object(const simulate_args& args, const retry_policy& policy, n
   const ipsec::agent_handle mine = agent.install_filter(agent.default_client(), filter);
   const ipsec::agent_handle theirs = agent.install_filter(other, filter);
   agent.hold_until(other, theirs, time.now() + held_for);
-  agent.delete_filter_setup(*kind, mine);
-  if (!inject_faults(args.injections, agent, err)) return exit_bad_input;
+  // The deletion is setup: --inject N counts from the first call of the retried operation.
+  (void)agent.delete_filter(*kind, mine);
+  if (!inject_faults(args.injections, agent, err, agent.calls())) return exit_bad_input;
 
   recording_agent recorder{agent, time, latency};
   // Re-adding a filter this caller has just deleted: EXISTS is transient (a replace's last

@@ -45,6 +45,14 @@ struct wait_key {
   object_kind object = object_kind::qm_policy;
   std::wstring_view name;
   guid id{};
+
+  constexpr wait_key() = default;
+  constexpr wait_key(std::wstring_view e, object_kind o, std::wstring_view n, guid g = {}) noexcept
+      : endpoint(e), object(o), name(n), id(g) {}
+  /// A QM or MM policy (0.1's key).
+  constexpr wait_key(std::wstring_view e, policy_kind k, std::wstring_view n) noexcept
+      : wait_key(e, k == policy_kind::quick_mode ? object_kind::qm_policy : object_kind::mm_policy,
+                 n) {}
 };
 
 /// A thread-safe registry of the waits in progress, keyed by endpoint, object kind, name and GUID.

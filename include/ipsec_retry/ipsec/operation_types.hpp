@@ -12,6 +12,7 @@
 #include <ipsec_retry/retry_policy.hpp>
 #include <ipsec_retry/win32_error.hpp>
 
+#include <concepts>
 #include <cstdint>
 #include <string_view>
 
@@ -195,10 +196,30 @@ const retry_policy& builtin_policy(object_kind object, agent_operation op) noexc
 /// A policy's operations (0.1).
 const retry_policy& builtin_policy(agent_operation op) noexcept;
 
+/// Agents with the auth-methods or the filter part of policy_agent's member functions.
+template <class Agent>
+concept auth_methods_agent = requires(Agent& a, const guid& g, native_auth_methods m) {
+  { a.add_mm_auth_methods(g, m) } -> std::same_as<win32_error>;
+  { a.set_mm_auth_methods(g, m) } -> std::same_as<win32_error>;
+  { a.delete_mm_auth_methods(g) } -> std::same_as<win32_error>;
+};
+template <class Agent>
+concept filter_agent =
+    requires(Agent& a, const native_filter& f, agent_handle& h, filter_kind k) {
+      { a.add_filter(f, h) } -> std::same_as<win32_error>;
+      { a.open_filter(f, h) } -> std::same_as<win32_error>;
+      { a.set_filter(k, h, f) } -> std::same_as<win32_error>;
+      { a.delete_filter(k, h) } -> std::same_as<win32_error>;
+      { a.close_filter(k, h) } -> std::same_as<win32_error>;
+    };
+
 /// The one seam call of a target through `agent`, any type with policy_agent's member
-/// functions. Add and open of a filter store the handle received in `received`.
+/// functions. One with only the policy calls (a 0.1 fake, say) gets ERROR_CALL_NOT_IMPLEMENTED
+/// (120, permanent) for auth methods and filters. Add and open of a filter store the handle
+/// received in `received`.
 template <class Agent>
 win32_error call_agent(Agent& agent, const operation_target& t, agent_handle& received) {
+  constexpr win32_error not_implemented{120};  // ERROR_CALL_NOT_IMPLEMENTED
   switch (t.object) {
     case object_kind::qm_policy:
     case object_kind::mm_policy: {
@@ -216,30 +237,38 @@ win32_error call_agent(Agent& agent, const operation_target& t, agent_handle& re
       }
     }
     case object_kind::mm_auth_methods:
-      switch (t.op) {
-        case agent_operation::add:
-          return agent.add_mm_auth_methods(t.id, t.methods);
-        case agent_operation::set:
-          return agent.set_mm_auth_methods(t.id, t.methods);
-        case agent_operation::remove:
-          return agent.delete_mm_auth_methods(t.id);
-        default:
-          return win32_error::invalid_parameter;
+      if constexpr (auth_methods_agent<Agent>) {
+        switch (t.op) {
+          case agent_operation::add:
+            return agent.add_mm_auth_methods(t.id, t.methods);
+          case agent_operation::set:
+            return agent.set_mm_auth_methods(t.id, t.methods);
+          case agent_operation::remove:
+            return agent.delete_mm_auth_methods(t.id);
+          default:
+            return win32_error::invalid_parameter;
+        }
+      } else {
+        return not_implemented;
       }
     case object_kind::transport_filter:
     case object_kind::tunnel_filter:
     case object_kind::mm_filter:
-      switch (t.op) {
-        case agent_operation::add:
-          return agent.add_filter(t.filter, received);
-        case agent_operation::open:
-          return agent.open_filter(t.filter, received);
-        case agent_operation::set:
-          return agent.set_filter(t.filter.kind, t.handle, t.filter);
-        case agent_operation::remove:
-          return agent.delete_filter(t.filter.kind, t.handle);
-        case agent_operation::close:
-          return agent.close_filter(t.filter.kind, t.handle);
+      if constexpr (filter_agent<Agent>) {
+        switch (t.op) {
+          case agent_operation::add:
+            return agent.add_filter(t.filter, received);
+          case agent_operation::open:
+            return agent.open_filter(t.filter, received);
+          case agent_operation::set:
+            return agent.set_filter(t.filter.kind, t.handle, t.filter);
+          case agent_operation::remove:
+            return agent.delete_filter(t.filter.kind, t.handle);
+          case agent_operation::close:
+            return agent.close_filter(t.filter.kind, t.handle);
+        }
+      } else {
+        return not_implemented;
       }
   }
   return win32_error::invalid_parameter;
