@@ -1,25 +1,31 @@
 // SPDX-License-Identifier: BSL-1.0
-// Replace a Quick Mode policy that SAs are still using: delete it, then add it again.
+// Replace a Quick Mode policy that a transport filter uses, while another management client
+// holds that filter open (docs/simulator.md, "The replace story").
 //
-// The delete is accepted, but the Policy Agent keeps the policy "pending deletion" until the
-// SAs using it are gone; until then AddQMPolicy fails with
-// ERROR_IPSEC_QM_POLICY_PENDING_DELETION (13023). ipsec_retry retries the add with backoff
-// and prints every attempt.
+// The filter's delete is accepted, but the filter stays pending deletion, still using the
+// policy, until the other client closes its handle (here after 730 ms); until then
+// DeleteQMPolicy fails with ERROR_IPSEC_QM_POLICY_IN_USE (13002). The replace composite
+// retries each step at its own call site and prints every attempt.
 //
 //   replace_qm_policy            simulated Policy Agent, virtual time (any OS)
-//   replace_qm_policy --real N   Windows only: the real agent replaces policy N (needs admin)
+//   replace_qm_policy --real N   Windows only: delete and re-add policy N, which no filter may
+//                                use (needs admin)
 #include <ipsec_retry/ipsec/call_sites.hpp>
+#include <ipsec_retry/ipsec/composites.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
 #include <ipsec_retry/ipsec/simulated_agent.hpp>
 #ifdef _WIN32
 #include <ipsec_retry/ipsec/windows_agent.hpp>
 #endif
 
+#include <array>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
+#include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 namespace ir = ipsec_retry;
 namespace ipsec = ipsec_retry::ipsec;
@@ -125,10 +131,47 @@ int main(int argc, char** argv) {
   }
 
   ir::virtual_time time;
-  ipsec::simulated_agent agent(time.clock(), 730ms);  // SAs keep it pending for 730 ms
-  agent.install(ipsec::policy_kind::quick_mode, L"corp-qm", /*in_use_by_sas=*/true);
-  std::cout << "Replacing QM policy \"corp-qm\" while SAs still use it\n"
-               "(simulated Policy Agent: the pending deletion completes after 730 ms; "
-               "virtual time)\n";
-  return replace(agent, L"corp-qm", {}, time.clock(), time.sleeper(), sites);
+  ipsec::simulated_agent agent(time.clock());
+  agent.install(ipsec::policy_kind::quick_mode, L"corp-qm");
+  ipsec::native_filter filter;
+  filter.kind = ipsec::filter_kind::transport;
+  filter.id = {0x1f17e400, 1, 0x4000, {1, 2, 3, 4, 5, 6, 7, 8}};
+  filter.policy = L"corp-qm";
+  filter.flags = ipsec::persist_spd_object;
+  std::array<ipsec::replaced_filter, 1> filters{
+      {{ipsec::filter_handle(agent, filter.kind,
+                             agent.install_filter(agent.default_client(), filter)),
+        filter}}};
+  auto& other = agent.connect();  // another management client, e.g. an MMC snap-in
+  (void)agent.hold_until(other, agent.install_filter(other, filter), time.now() + 730ms);
+  std::cout << "Replacing QM policy \"corp-qm\", used by a transport filter that another "
+               "management client\nholds open for 730 ms (simulated Policy Agent; virtual "
+               "time)\n";
+
+  const ir::time_point origin = time.now();
+  const auto step = [&](std::string_view site) { return sites.policy(site).value(); };
+  const ir::retry_policy filter_delete = step("transport_filter.delete");
+  const ir::retry_policy policy_delete = step("qm.delete");
+  const ir::retry_policy policy_add = step("qm.add");
+  const ir::retry_policy filter_add = step("transport_filter.add");
+  const ipsec::composite_report report = ipsec::replace_policy(
+      agent, ipsec::policy_kind::quick_mode, L"corp-qm", L"corp-qm", {}, std::span(filters),
+      {&filter_delete, &policy_delete, &policy_add, &filter_add, nullptr},
+      ir::options().with_time(time).with_on_retry(
+          attempt_printer<ir::virtual_clock>{time.clock(), origin}));
+  for (const ipsec::step_report& s : report.step_list()) {
+    std::cout << "  " << std::left << std::setw(24) << s.name() << " "
+              << (!s.ran      ? "not run"
+                  : s.stopped ? ir::to_string(*s.stopped)
+                              : "succeeded")
+              << ", " << s.calls << (s.calls == 1 ? " call\n" : " calls\n");
+  }
+  if (!report) {
+    std::cout << "Failed at " << report.failed_step_name() << "; left: " << report.left_behind()
+              << '\n';
+    return 1;
+  }
+  std::cout << "Replaced in " << at(report.elapsed).substr(1) << " with " << report.agent_calls
+            << " agent calls.\n";
+  return 0;
 }

@@ -35,8 +35,8 @@ ir::retry_policy builtin(policy_operation op) {
 
 // Every typed operation's site, sorted (call_sites.hpp).
 std::vector<std::string> builtin_sites(std::vector<std::string> plus = {}) {
-  std::vector<std::string> names{"mm.add", "mm.delete", "mm.set", "mm_auth.add",
-                                 "mm_auth.delete", "mm_auth.set"};
+  std::vector<std::string> names{"mm.add",      "mm.delete",      "mm.set",
+                                 "mm_auth.add", "mm_auth.delete", "mm_auth.set"};
   for (const char* filter : {"mm_filter", "transport_filter", "tunnel_filter"}) {
     for (const char* op : {".add", ".close", ".delete", ".open", ".set"}) {
       names.push_back(std::string(filter) + op);
@@ -53,9 +53,9 @@ ir::retry_policy builtin_of(std::string_view site) {
   for (auto object : {ir::object_kind::qm_policy, ir::object_kind::mm_policy,
                       ir::object_kind::mm_auth_methods, ir::object_kind::transport_filter,
                       ir::object_kind::tunnel_filter, ir::object_kind::mm_filter}) {
-    for (auto op : {ipsec::agent_operation::add, ipsec::agent_operation::set,
-                    ipsec::agent_operation::remove, ipsec::agent_operation::open,
-                    ipsec::agent_operation::close}) {
+    for (auto op :
+         {ipsec::agent_operation::add, ipsec::agent_operation::set, ipsec::agent_operation::remove,
+          ipsec::agent_operation::open, ipsec::agent_operation::close}) {
       if (ipsec::site_name(object, op) == site) return ipsec::builtin_policy(object, op);
     }
   }

@@ -204,14 +204,13 @@ concept auth_methods_agent = requires(Agent& a, const guid& g, native_auth_metho
   { a.delete_mm_auth_methods(g) } -> std::same_as<win32_error>;
 };
 template <class Agent>
-concept filter_agent =
-    requires(Agent& a, const native_filter& f, agent_handle& h, filter_kind k) {
-      { a.add_filter(f, h) } -> std::same_as<win32_error>;
-      { a.open_filter(f, h) } -> std::same_as<win32_error>;
-      { a.set_filter(k, h, f) } -> std::same_as<win32_error>;
-      { a.delete_filter(k, h) } -> std::same_as<win32_error>;
-      { a.close_filter(k, h) } -> std::same_as<win32_error>;
-    };
+concept filter_agent = requires(Agent& a, const native_filter& f, agent_handle& h, filter_kind k) {
+  { a.add_filter(f, h) } -> std::same_as<win32_error>;
+  { a.open_filter(f, h) } -> std::same_as<win32_error>;
+  { a.set_filter(k, h, f) } -> std::same_as<win32_error>;
+  { a.delete_filter(k, h) } -> std::same_as<win32_error>;
+  { a.close_filter(k, h) } -> std::same_as<win32_error>;
+};
 
 /// The one seam call of a target through `agent`, any type with policy_agent's member
 /// functions. One with only the policy calls (a 0.1 fake, say) gets ERROR_CALL_NOT_IMPLEMENTED
