@@ -51,15 +51,24 @@ void simulated_agent::inject(std::uint64_t call_number, win32_error code) {
   faults_[call_number] = code;
 }
 
-simulated_agent::state simulated_agent::state_of(policy_kind kind, std::wstring_view name) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const auto& t = kind == policy_kind::quick_mode ? qm_ : mm_;
-  const auto it = t.find(name);
+simulated_agent::state simulated_agent::state_in(const table_type& t, std::wstring_view key) const {
+  const auto it = t.find(key);
   if (it == t.end()) return state::absent;
   if (it->second.current == state::pending_deletion && now_() >= it->second.pending_until) {
     return state::absent;
   }
   return it->second.current;
+}
+
+simulated_agent::state simulated_agent::state_of(policy_kind kind, std::wstring_view name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return state_in(kind == policy_kind::quick_mode ? qm_ : mm_, name);
+}
+
+simulated_agent::state simulated_agent::state_of(const guid& auth_methods) const {
+  const std::wstring key = auth_key(auth_methods);
+  std::lock_guard<std::mutex> lock(mutex_);
+  return state_in(auth_, key);
 }
 
 std::uint64_t simulated_agent::calls() const {

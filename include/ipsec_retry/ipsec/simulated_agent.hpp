@@ -116,6 +116,8 @@ class simulated_agent final : public policy_agent {
   // Inspection (not agent calls). The filter members first settle holds that are due, reading
   // the clock; the others never change state.
   state state_of(policy_kind kind, std::wstring_view name) const;
+  /// The MM auth methods' state, by the same rules.
+  state state_of(const guid& auth_methods) const;
   /// Absent, active, or pending deletion (deleted while other handles are open).
   state filter_state(filter_kind kind, const guid& id);
   /// Handles open on the filter, across all clients.
@@ -176,6 +178,8 @@ class simulated_agent final : public policy_agent {
   void settle_holds(time_point now);
   // The entry for `key` in `t` as of `now` (an expired deletion is removed first), or null.
   static entry* find_live(table_type& t, std::wstring_view key, time_point now);
+  // The state of `key` in `t` as of now (reads the clock, changes nothing). Caller holds mutex_.
+  state state_in(const table_type& t, std::wstring_view key) const;
   win32_error object_call(object o, std::wstring_view key, operation op);
   bool is_referenced(object o, std::wstring_view key) const;
   // ERROR_SUCCESS if the object a filter is to reference is active, else its NOT_FOUND or
