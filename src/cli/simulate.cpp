@@ -33,14 +33,14 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
   }
   const auto completes_after = parse_duration(*args.completes_after);
   if (!completes_after) {
-    err << "ipsec-retry simulate: bad --completes-after '" << *args.completes_after
-        << "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. 730ms\n";
+    err << "ipsec-retry simulate: "
+        << bad_duration("--completes-after", *args.completes_after, "730ms") << '\n';
     return exit_bad_input;
   }
   const auto latency = parse_duration(args.call_latency);
   if (!latency) {
-    err << "ipsec-retry simulate: bad --call-latency '" << args.call_latency
-        << "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. 5ms\n";
+    err << "ipsec-retry simulate: " << bad_duration("--call-latency", args.call_latency, "5ms")
+        << '\n';
     return exit_bad_input;
   }
   policy_operation op{};
@@ -103,16 +103,9 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
                succeeded ? std::optional<std::string_view>(ipsec::to_string(outcome.value().how))
                          : std::nullopt)
         .field("operation", args.operation)
-        .field("policy", policy->format())
-        .key("timeline")
-        .begin_array();
-    for (const call_record& call : timeline) {
-      json.begin_object()
-          .field("at_ns", call.at.count())
-          .field("code", to_underlying(call.code))
-          .end_object();
-    }
-    json.end_array().end_object();
+        .field("policy", policy->format());
+    write_timeline(json, timeline);
+    json.end_object();
     out << '\n';
     return succeeded ? exit_ok : exit_retry_failed;
   }
@@ -121,12 +114,7 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
       << human_duration(completes_after.value()) << '\n';
   out << "policy: " << policy->format() << '\n';
   out << " call  starts at    agent returned\n";
-  for (std::size_t i = 0; i < timeline.size(); ++i) {
-    const std::string number = std::to_string(i + 1);
-    out << std::string(number.size() < 5 ? 5 - number.size() : 0, ' ') << number << "  "
-        << pad(human_duration(timeline[i].at), 13) << code_label(to_underlying(timeline[i].code))
-        << '\n';
-  }
+  print_timeline(out, timeline, 0);
   if (succeeded) {
     out << "outcome: succeeded";
     if (outcome.value().how != ipsec::completion::done) {

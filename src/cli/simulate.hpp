@@ -9,10 +9,13 @@
 
 #include <optional>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "commands.hpp"
+#include "json.hpp"
+#include "recording_agent.hpp"
 
 namespace ipsec_retry::cli {
 
@@ -22,15 +25,21 @@ int run_callers(const simulate_args& args, const retry_policy& policy, ipsec::po
                 nanoseconds completes_after, nanoseconds latency,
                 const std::optional<retry_budget::settings>& budget_settings, std::ostream& out);
 
+/// "bad OPTION 'TEXT': expected a duration: ..., e.g. EXAMPLE", for every duration option.
+std::string bad_duration(std::string_view option, std::string_view text, std::string_view example);
+/// A timeline as JSON (`"timeline":[{at_ns, code}...]`) and as the human table's rows, calls
+/// numbered from first + 1.
+void write_timeline(json_writer& json, std::span<const call_record> timeline);
+void print_timeline(std::ostream& out, std::span<const call_record> timeline, std::size_t first);
+
 /// Checks which scenario the options ask for. The filter stories (--object, --replace) run here
 /// and give the exit code; bad combinations give exit_bad_input, the problem named on `err`;
 /// nullopt: the pending-deletion scenario (--completes-after), which the caller runs.
 std::optional<int> run_filter_story(const simulate_args& args, const retry_policy& policy,
                                     std::ostream& out, std::ostream& err);
 /// `simulate --object KIND --held-for D`: add or open of a filter pending deletion until D.
-int run_simulate_object(const simulate_args& args, const retry_policy& policy,
-                        nanoseconds held_for, nanoseconds latency, std::ostream& out,
-                        std::ostream& err);
+int run_simulate_object(const simulate_args& args, const retry_policy& policy, nanoseconds held_for,
+                        nanoseconds latency, std::ostream& out, std::ostream& err);
 /// `simulate --replace [--held-for D]`: the replace composite on corp-qm and its filter.
 int run_simulate_replace(const simulate_args& args, const retry_policy& policy,
                          std::optional<nanoseconds> held_for, nanoseconds latency,

@@ -58,6 +58,19 @@ native_filter install_story(ipsec::simulated_agent& agent, filter_kind kind) {
   return f;
 }
 
+std::string held_words(std::optional<nanoseconds> held_for) {
+  return held_for ? "another client holds it open until " + human_duration(*held_for)
+                  : "no other client holds it open";
+}
+
+}  // namespace
+
+std::string bad_duration(std::string_view option, std::string_view text, std::string_view example) {
+  return "bad " + std::string(option) + " '" + std::string(text) +
+         "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. " +
+         std::string(example);
+}
+
 void write_timeline(json_writer& json, std::span<const call_record> timeline) {
   json.key("timeline").begin_array();
   for (const call_record& r : timeline) {
@@ -75,13 +88,6 @@ void print_timeline(std::ostream& out, std::span<const call_record> timeline, st
         << '\n';
   }
 }
-
-std::string held_words(std::optional<nanoseconds> held_for) {
-  return held_for ? "another client holds it open until " + human_duration(*held_for)
-                  : "no other client holds it open";
-}
-
-}  // namespace
 
 std::optional<int> run_filter_story(const simulate_args& args, const retry_policy& policy,
                                     std::ostream& out, std::ostream& err) {
@@ -113,17 +119,14 @@ std::optional<int> run_filter_story(const simulate_args& args, const retry_polic
   }
   const auto latency = parse_duration(args.call_latency);
   if (!latency) {
-    return bad("bad --call-latency '" + args.call_latency +
-               "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. 5ms");
+    return bad(bad_duration("--call-latency", args.call_latency, "5ms"));
   }
   std::optional<nanoseconds> held_for;
   if (args.held_for) {
     const auto parsed = parse_duration(*args.held_for);
     if (parsed) held_for = parsed.value();
     if (!parsed) {
-      return bad("bad --held-for '" + *args.held_for +
-                 "': expected a duration: a number and a unit (ns, us, ms, s, min, h), e.g. "
-                 "730ms");
+      return bad(bad_duration("--held-for", *args.held_for, "730ms"));
     }
   }
   if (args.object) {
@@ -188,12 +191,7 @@ int run_simulate_object(const simulate_args& args, const retry_policy& policy, n
         .field("elapsed_ns", elapsed.count())
         .field("last_code", to_underlying(last_code));
     const auto info = find_code(to_underlying(last_code));
-    json.key("last_code_name");
-    if (info) {
-      json.value(info->name);
-    } else {
-      json.null();
-    }
+    json.field("last_code_name", info ? std::optional<std::string_view>(info->name) : std::nullopt);
     json.field("object", *args.object).field("operation", args.operation);
     json.field("held_for_ns", held_for.count()).field("policy", policy.format());
     write_timeline(json, timeline);
