@@ -60,6 +60,20 @@ TEST(CliSimulateObjects, ReplaceWithoutAnotherClientTakesFourCalls) {
   const auto r = run_cli({"simulate", "--policy", "", "--replace"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(has(r.out, "outcome: succeeded after 4 agent calls in 0ms")) << r.out;
+  EXPECT_FALSE(has(r.out, "left:")) << r.out;
+}
+
+TEST(CliSimulateObjects, ReplaceJsonWithoutHolderOrFailureHasNulls) {
+  const auto r = run_cli({"simulate", "--json", "--policy", "", "--replace"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "\"held_for_ns\":null,")) << r.out;
+  EXPECT_TRUE(has(r.out, "\"left\":null}")) << r.out;
+}
+
+TEST(CliSimulateObjects, MmFilterScenarioReadsAnMmFilter) {
+  const auto r = run_cli({"simulate", "--policy", "jitter=none", "--object", "mm-filter",
+                          "--held-for", "0ms", "--operation", "open"});
+  EXPECT_TRUE(has(r.out, "open of an MM filter deleted at 0 while")) << r.out;
 }
 
 TEST(CliSimulateObjects, BadInputExits2AndNamesTheProblem) {

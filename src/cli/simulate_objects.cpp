@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <ostream>
 #include <span>
@@ -199,7 +200,9 @@ int run_simulate_object(const simulate_args& args, const retry_policy& policy, n
     out << '\n';
     return succeeded ? exit_ok : exit_retry_failed;
   }
-  out << args.operation << " of a " << to_string(*kind) << " filter deleted at 0 while "
+  // "an MM filter", "a transport filter"
+  const std::string_view article = *kind == filter_kind::main_mode ? "an " : "a ";
+  out << args.operation << " of " << article << to_string(*kind) << " filter deleted at 0 while "
       << held_words(held_for) << '\n';
   out << "policy: " << policy.format() << '\n';
   out << " call  starts at    agent returned\n";
@@ -242,7 +245,8 @@ int run_simulate_replace(const simulate_args& args, const retry_policy& policy,
         .field("outcome", outcome_text)
         .field("agent_calls", timeline.size())
         .field("elapsed_ns", report.elapsed.count())
-        .field("held_for_ns", held_for ? held_for->count() : 0)
+        .field("held_for_ns",
+               held_for ? std::optional<std::int64_t>(held_for->count()) : std::nullopt)
         .field("policy", policy.format());
     json.key("steps").begin_array();
     std::size_t first = 0;
@@ -257,7 +261,9 @@ int run_simulate_replace(const simulate_args& args, const retry_policy& policy,
       first += s.calls;
     }
     json.end_array();
-    json.field("left", report.left_behind());
+    // What a failure left behind, in words; null when the replace succeeded.
+    const std::string left = report.left_behind();
+    json.field("left", report ? std::optional<std::string>() : std::optional<std::string>(left));
     json.end_object();
     out << '\n';
     return report ? exit_ok : exit_retry_failed;
