@@ -43,18 +43,13 @@ int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err
         << '\n';
     return exit_bad_input;
   }
-  policy_operation op{};
-  if (args.operation == "add") {
-    op = policy_operation::add;
-  } else if (args.operation == "set") {
-    op = policy_operation::set;
-  } else if (args.operation == "delete") {
-    op = policy_operation::remove;
-  } else {
-    err << "ipsec-retry simulate: bad --operation '" << args.operation
-        << "': expected add, set or delete\n";
-    return exit_bad_input;
-  }
+  constexpr std::array<std::pair<std::string_view, policy_operation>, 3> operations{
+      {{"add", policy_operation::add},
+       {"set", policy_operation::set},
+       {"delete", policy_operation::remove}}};
+  const auto named = operation_named(args.operation, operations, "", err);
+  if (!named) return exit_bad_input;
+  const policy_operation op = *named;
   policy = with_seed(*policy, args.seed);
 
   std::optional<retry_budget::settings> budget;

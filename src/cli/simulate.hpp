@@ -7,11 +7,14 @@
 #include <ipsec_retry/ipsec/engine.hpp>
 #include <ipsec_retry/ipsec/simulated_agent.hpp>
 
+#include <array>
+#include <cstddef>
 #include <optional>
 #include <ostream>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "commands.hpp"
 #include "json.hpp"
@@ -27,6 +30,23 @@ int run_callers(const simulate_args& args, const retry_policy& policy, ipsec::po
 
 /// "bad OPTION 'TEXT': expected a duration: ..., e.g. EXAMPLE", for every duration option.
 std::string bad_duration(std::string_view option, std::string_view text, std::string_view example);
+/// The operation `--operation TEXT` names among `names` ({"add", add}, ...), or nullopt after
+/// writing "ipsec-retry simulate: bad --operation 'TEXT'CONTEXT: expected A, B or C" on `err`.
+template <class Op, std::size_t N>
+std::optional<Op> operation_named(const std::string& text,
+                                  const std::array<std::pair<std::string_view, Op>, N>& names,
+                                  std::string_view context, std::ostream& err) {
+  for (const auto& [word, op] : names) {
+    if (text == word) return op;
+  }
+  err << "ipsec-retry simulate: bad --operation '" << text << "'" << context << ": expected ";
+  for (std::size_t i = 0; i < N; ++i) {
+    err << (i == 0 ? "" : i + 1 == N ? " or " : ", ") << names[i].first;
+  }
+  err << '\n';
+  return std::nullopt;
+}
+
 /// A timeline as JSON (`"timeline":[{at_ns, code}...]`) and as the human table's rows, calls
 /// numbered from first + 1.
 void write_timeline(json_writer& json, std::span<const call_record> timeline);

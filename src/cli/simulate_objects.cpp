@@ -145,16 +145,11 @@ int run_simulate_object(const simulate_args& args, const retry_policy& policy, n
         << "': expected transport-filter, tunnel-filter or mm-filter\n";
     return exit_bad_input;
   }
-  agent_operation op{};
-  if (args.operation == "add") {
-    op = agent_operation::add;
-  } else if (args.operation == "open") {
-    op = agent_operation::open;
-  } else {
-    err << "ipsec-retry simulate: bad --operation '" << args.operation
-        << "' with --object: expected add or open\n";
-    return exit_bad_input;
-  }
+  constexpr std::array<std::pair<std::string_view, agent_operation>, 2> operations{
+      {{"add", agent_operation::add}, {"open", agent_operation::open}}};
+  const auto named = operation_named(args.operation, operations, " with --object", err);
+  if (!named) return exit_bad_input;
+  const agent_operation op = *named;
 
   virtual_time time;
   ipsec::simulated_agent agent(time.clock());
