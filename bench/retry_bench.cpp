@@ -40,7 +40,6 @@
 #include <cstdlib>
 #include <new>
 #include <optional>
-#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -50,8 +49,8 @@
 #include <malloc.h>
 #endif
 
+#include "allocation_report.hpp"  // and counting_new.hpp: this binary counts every new
 #include "batch_timing.hpp"
-#include "counting_new.hpp"
 
 namespace {
 
@@ -62,33 +61,9 @@ constexpr std::uint32_t error_success = 0;
 // ERROR_IPSEC_QM_POLICY_PENDING_DELETION: the transient code the slow-path op returns.
 constexpr std::uint32_t qm_policy_pending_deletion = 13023;
 
-std::uint64_t allocations() noexcept {
-  return allocation_count.load(std::memory_order_relaxed);
-}
-
-// True when the replaced operator new above is the one the whole process uses, shared libraries
-// included: std::runtime_error(const char*) allocates its message inside libstdc++.so.
-bool allocation_counter_is_hooked() {
-  const std::uint64_t before = allocations();
-  {
-    std::runtime_error e("a message that libstdc++ copies to the heap");
-    benchmark::DoNotOptimize(e);
-  }
-  return allocations() != before;
-}
-
-// Sets "allocs/iter" and turns any allocation into a benchmark error (which the ctest smoke run
-// treats as a failure).
-void report_allocations(benchmark::State& state, std::uint64_t allocated) {
-  state.counters["allocs/iter"] =
-      benchmark::Counter(static_cast<double>(allocated), benchmark::Counter::kAvgIterations);
-  if (allocated != 0) {
-    static std::string message;  // outlives the call, whatever SkipWithError keeps
-    message = "allocated " + std::to_string(allocated) + " times in " +
-              std::to_string(state.iterations()) + " iterations; the loop must not allocate";
-    state.SkipWithError(message.c_str());
-  }
-}
+using bench_support::allocation_counter_is_hooked;
+using bench_support::allocations;
+using bench_support::report_allocations;
 
 // The op under test: a Win32 code read from a volatile (0 = ERROR_SUCCESS unless changed).
 struct code_source {

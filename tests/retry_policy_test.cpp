@@ -494,3 +494,18 @@ TEST(Format, RoundTripsEveryPolicyBuiltInCode) {
   }
   EXPECT_GT(made, 3000);
 }
+
+TEST(RetryPolicy, WithIdempotencyEqualsMakeWithThatOneFieldChanged) {
+  const auto base = ir::retry_policy::parse("timeout=5s, retry_on=5, jitter=none").value();
+  for (const auto site : {ir::idempotency::idempotent, ir::idempotency::non_idempotent}) {
+    ir::retry_settings s = base.settings();
+    s.classify.set_idempotency(site);
+    const ir::retry_policy made = ir::retry_policy::make(s).value();
+    EXPECT_EQ(base.with_idempotency(site), made);
+    EXPECT_EQ(base.with_idempotency(site).classify().site(), site);
+  }
+  EXPECT_EQ(base.with_idempotency(ir::idempotency::idempotent).format(),
+            "attempts=unlimited, timeout=5s, backoff=exponential, initial=20ms, multiplier=2, "
+            "max_delay=2s, jitter=none, retry_on=ERROR_ACCESS_DENIED, idempotent=yes, "
+            "at_deadline=final_call");
+}

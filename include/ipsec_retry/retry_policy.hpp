@@ -131,6 +131,14 @@ class retry_policy {
 
   const retry_settings& settings() const noexcept { return settings_; }
   const classifier& classify() const noexcept { return settings_.classify; }
+  /// This policy with the site's idempotency set to `site`, everything else unchanged. Always
+  /// valid, so unlike make() it checks nothing: a copy and one field (the typed operations'
+  /// fast path calls it for every idempotent operation).
+  retry_policy with_idempotency(idempotency site) const noexcept {
+    retry_policy p = *this;
+    p.settings_.classify.set_idempotency(site);
+    return p;
+  }
   const backoff& delays() const noexcept { return settings_.delays; }
 
   friend bool operator==(const retry_policy&, const retry_policy&) = default;

@@ -67,9 +67,7 @@ namespace detail {
 // The policy with the operation's idempotency applied (a site marked idempotent stays so).
 inline retry_policy with_idempotency(const retry_policy& policy, bool idempotent) {
   if (!idempotent || policy.classify().site() == idempotency::idempotent) return policy;
-  retry_settings settings = policy.settings();
-  settings.classify.set_idempotency(idempotency::idempotent);
-  return retry_policy::make(settings).value();  // only the idempotency changed: still valid
+  return policy.with_idempotency(idempotency::idempotent);
 }
 
 inline bool idempotent(const operation_target& t, const operation_options& o) noexcept {
