@@ -63,43 +63,65 @@ ir::retry_policy site_policy() {
   return ir::retry_policy::parse("timeout=60s, initial=50ms, max_delay=2s, seed=42").value();
 }
 
-void BM_agent_call(benchmark::State& state) {
-  scripted_agent agent;
+// Times `body()` per iteration and reports its allocations; `reset()` runs first in each
+// iteration (it restores the agent's script and the virtual clock).
+template <class Body, class Reset>
+void run_counted(benchmark::State& state, Body body, Reset reset) {
   const std::uint64_t before = allocations();
   for (auto _ : state) {
-    auto code = agent.delete_policy(ipsec::policy_kind::quick_mode, name);
-    benchmark::DoNotOptimize(code);
+    reset();
+    auto r = body();
+    benchmark::DoNotOptimize(r);
   }
   report_allocations(state, allocations() - before);
+}
+constexpr auto nothing_to_reset = [] {};
+
+void BM_agent_call(benchmark::State& state) {
+  scripted_agent agent;
+  run_counted(
+      state, [&] { return agent.delete_policy(ipsec::policy_kind::quick_mode, name); },
+      nothing_to_reset);
 }
 BENCHMARK(BM_agent_call);
 
 void BM_retry_agent_call(benchmark::State& state) {
   scripted_agent agent;
   const ir::retry_policy policy = site_policy();
-  const std::uint64_t before = allocations();
-  for (auto _ : state) {
-    auto r = ir::retry(policy,
-                       [&] { return agent.delete_policy(ipsec::policy_kind::quick_mode, name); });
-    benchmark::DoNotOptimize(r);
-  }
-  report_allocations(state, allocations() - before);
+  run_counted(
+      state,
+      [&] {
+        return ir::retry(policy,
+                         [&] { return agent.delete_policy(ipsec::policy_kind::quick_mode, name); });
+      },
+      nothing_to_reset);
 }
 BENCHMARK(BM_retry_agent_call);
 
 void BM_typed_delete(benchmark::State& state) {
   scripted_agent agent;
   const ir::retry_policy policy = site_policy();
-  const std::uint64_t before = allocations();
-  for (auto _ : state) {
-    auto r = ipsec::delete_qm_policy(agent, name, policy);
-    benchmark::DoNotOptimize(r);
-  }
-  report_allocations(state, allocations() - before);
+  run_counted(
+      state, [&] { return ipsec::delete_qm_policy(agent, name, policy); }, nothing_to_reset);
 }
 BENCHMARK(BM_typed_delete);
 
-void per_retry_counter(benchmark::State& state, std::uint32_t retries) {
+// The virtual-time runs: `retries` PENDING_DELETION answers, then `final_code`; the per-retry
+// counter divides the whole iteration by the retries (so it overstates small N).
+template <class Run>
+void run_virtual_time(benchmark::State& state, std::uint32_t final_code, Run run) {
+  const auto retries = static_cast<std::uint32_t>(state.range(0));
+  scripted_agent agent;
+  agent.final_code = final_code;
+  const ir::retry_policy policy = site_policy();
+  ir::virtual_time vt;
+  const auto options = ir::options().with_time(vt);
+  run_counted(
+      state, [&] { return run(agent, policy, options); },
+      [&] {
+        agent.pending = retries;
+        vt.set(ir::time_point{});
+      });
   state.counters["retries"] = static_cast<double>(retries);
   if (retries != 0) {
     state.counters["per_retry"] = benchmark::Counter(
@@ -109,40 +131,17 @@ void per_retry_counter(benchmark::State& state, std::uint32_t retries) {
 }
 
 void BM_typed_delete_virtual_time(benchmark::State& state) {
-  const auto retries = static_cast<std::uint32_t>(state.range(0));
-  scripted_agent agent;
-  agent.final_code = not_found;
-  const ir::retry_policy policy = site_policy();
-  ir::virtual_time vt;
-  const auto options = ir::options().with_time(vt);
-  const std::uint64_t before = allocations();
-  for (auto _ : state) {
-    agent.pending = retries;
-    vt.set(ir::time_point{});
-    auto r = ipsec::delete_qm_policy(agent, name, policy, options);
-    benchmark::DoNotOptimize(r);
-  }
-  report_allocations(state, allocations() - before);
-  per_retry_counter(state, retries);
+  run_virtual_time(state, not_found, [](auto& agent, const auto& policy, const auto& options) {
+    return ipsec::delete_qm_policy(agent, name, policy, options);
+  });
 }
 BENCHMARK(BM_typed_delete_virtual_time)->Arg(0)->Arg(1)->Arg(8)->Arg(64);
 
 void BM_retry_virtual_time(benchmark::State& state) {
-  const auto retries = static_cast<std::uint32_t>(state.range(0));
-  scripted_agent agent;
-  const ir::retry_policy policy = site_policy();
-  ir::virtual_time vt;
-  const auto options = ir::options().with_time(vt);
-  const std::uint64_t before = allocations();
-  for (auto _ : state) {
-    agent.pending = retries;
-    vt.set(ir::time_point{});
-    auto r = ir::retry(
+  run_virtual_time(state, 0, [](auto& agent, const auto& policy, const auto& options) {
+    return ir::retry(
         policy, [&] { return agent.delete_policy(ipsec::policy_kind::quick_mode, name); }, options);
-    benchmark::DoNotOptimize(r);
-  }
-  report_allocations(state, allocations() - before);
-  per_retry_counter(state, retries);
+  });
 }
 BENCHMARK(BM_retry_virtual_time)->Arg(0)->Arg(1)->Arg(8)->Arg(64);
 
