@@ -52,6 +52,24 @@ constexpr std::string_view to_string(verdict v) noexcept {
 /// Whether a call site may safely repeat a call whose outcome is unknown (it may have run).
 enum class idempotency : std::uint8_t { non_idempotent, idempotent };
 
+/// Whether a (normalized) failure leaves the call's outcome unknown: it may have run on the
+/// server. RPC_S_CALL_FAILED 1726, RPC_S_COMM_FAILURE 1820, RPC_S_CALL_CANCELLED 1818 and
+/// ERROR_TIMEOUT 1460. Transient only at an idempotent site (default_verdict).
+constexpr bool is_ambiguous_failure(std::uint32_t normalized) noexcept {
+  switch (normalized) {
+    case 1726:
+    case 1820:
+    case 1818:
+    case 1460:
+      return true;
+    default:
+      return false;
+  }
+}
+constexpr bool is_ambiguous_failure(win32_error code) noexcept {
+  return is_ambiguous_failure(to_underlying(code));
+}
+
 /// The library's default verdict for a normalized code (see the table at the top).
 constexpr verdict default_verdict(std::uint32_t normalized,
                                   idempotency site = idempotency::non_idempotent) noexcept {
@@ -74,12 +92,11 @@ constexpr verdict default_verdict(std::uint32_t normalized,
     case 1237:         // ERROR_RETRY
     case 0x80320012u:  // FWP_E_TIMEOUT
       return verdict::transient;
-    case 1726:  // RPC_S_CALL_FAILED: may have run
-    case 1820:  // RPC_S_COMM_FAILURE: may have run
-    case 1818:  // RPC_S_CALL_CANCELLED: may have run
-    case 1460:  // ERROR_TIMEOUT: may have run
-      return site == idempotency::idempotent ? verdict::transient : verdict::permanent;
     default:
+      // 1726, 1820, 1818, 1460: the call may have run.
+      if (is_ambiguous_failure(normalized)) {
+        return site == idempotency::idempotent ? verdict::transient : verdict::permanent;
+      }
       return verdict::permanent;
   }
 }

@@ -97,6 +97,46 @@ constexpr std::uint32_t to_underlying(hresult code) noexcept {
   return static_cast<std::uint32_t>(code);
 }
 
+/// The Policy Agent's kinds of object (winipsec.dll), each with its own four codes.
+enum class object_kind : std::uint8_t {
+  qm_policy,
+  mm_policy,
+  mm_auth_methods,
+  transport_filter,
+  tunnel_filter,
+  mm_filter
+};
+
+/// The codes by which the agent says an object exists, is not found, is used by a filter, or
+/// is pending deletion. Filters have no IN_USE code: `in_use` is ERROR_SUCCESS (0) for them.
+struct object_codes {
+  win32_error exists;
+  win32_error not_found;
+  win32_error in_use;
+  win32_error pending_deletion;
+};
+
+/// ERROR_IPSEC_{QM_POLICY,MM_POLICY,MM_AUTH,TRANSPORT_FILTER,TUNNEL_FILTER,MM_FILTER}_{EXISTS,
+/// NOT_FOUND,IN_USE,PENDING_DELETION}, as in winerror.h (tests/win32_error_test.cpp checks the
+/// names against it).
+constexpr object_codes codes_for(object_kind k) noexcept {
+  switch (k) {
+    case object_kind::qm_policy:
+      return {win32_error{13000}, win32_error{13001}, win32_error{13002}, win32_error{13023}};
+    case object_kind::mm_policy:
+      return {win32_error{13003}, win32_error{13004}, win32_error{13005}, win32_error{13021}};
+    case object_kind::mm_auth_methods:
+      return {win32_error{13010}, win32_error{13011}, win32_error{13012}, win32_error{13022}};
+    case object_kind::transport_filter:
+      return {win32_error{13008}, win32_error{13009}, win32_error{}, win32_error{13019}};
+    case object_kind::tunnel_filter:
+      return {win32_error{13016}, win32_error{13017}, win32_error{}, win32_error{13020}};
+    case object_kind::mm_filter:
+      return {win32_error{13006}, win32_error{13007}, win32_error{}, win32_error{13018}};
+  }
+  return {};
+}
+
 /// SUCCEEDED(hr): the severity bit (31) is clear.
 constexpr bool succeeded(hresult code) noexcept {
   return (to_underlying(code) >> 31) == 0;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // `ipsec-retry explain CODE...`: name, message, HRESULT and retry verdict of Windows codes.
 #include <ipsec_retry/classify.hpp>
-#include <ipsec_retry/ipsec/object_kind_tmp.hpp>
+#include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/win32_error.hpp>
 
 #include <optional>

@@ -10,9 +10,7 @@ namespace ipsec_retry::ipsec {
 
 namespace {
 
-// ERROR_IPSEC_MM_AUTH_EXISTS 13010, _NOT_FOUND 13011, _IN_USE 13012, _PENDING_DELETION 13022.
-constexpr policy_codes auth_codes{win32_error{13010}, win32_error{13011}, win32_error{13012},
-                                  win32_error{13022}};
+constexpr policy_codes auth_codes = codes_for(object_kind::mm_auth_methods);
 
 }  // namespace
 

@@ -13,27 +13,20 @@ namespace ipsec_retry::ipsec {
 
 namespace {
 
-struct filter_codes {
-  win32_error exists;
-  win32_error not_found;
-  win32_error pending_deletion;
-};
-
-// ERROR_IPSEC_TRANSPORT_FILTER_EXISTS 13008, _NOT_FOUND 13009, _PENDING_DELETION 13019;
-// ERROR_IPSEC_TUNNEL_FILTER_* 13016, 13017, 13020; ERROR_IPSEC_MM_FILTER_* 13006, 13007, 13018.
-constexpr filter_codes filter_codes_of(filter_kind k) noexcept {
+// The filter's EXISTS, NOT_FOUND and PENDING_DELETION codes (win32_error.hpp: codes_for).
+constexpr object_codes filter_codes_of(filter_kind k) noexcept {
   switch (k) {
     case filter_kind::transport:
-      return {win32_error{13008}, win32_error{13009}, win32_error{13019}};
+      return codes_for(object_kind::transport_filter);
     case filter_kind::tunnel:
-      return {win32_error{13016}, win32_error{13017}, win32_error{13020}};
+      return codes_for(object_kind::tunnel_filter);
     case filter_kind::main_mode:
-      return {win32_error{13006}, win32_error{13007}, win32_error{13018}};
+      return codes_for(object_kind::mm_filter);
   }
-  return {win32_error{13008}, win32_error{13009}, win32_error{13019}};
+  return codes_for(object_kind::transport_filter);
 }
 
-constexpr win32_error invalid_handle{6};  // ERROR_INVALID_HANDLE
+constexpr win32_error invalid_handle = win32_error::invalid_handle;  // 6
 
 }  // namespace
 

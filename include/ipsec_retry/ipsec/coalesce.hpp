@@ -20,7 +20,7 @@
 // The registry allocates (a key and a node per wait); the coalesced path is not allocation-free.
 #pragma once
 
-#include <ipsec_retry/ipsec/object_kind_tmp.hpp>
+#include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 
 #include <chrono>

@@ -7,7 +7,7 @@
 // call_agent(); the engine, the blocking wrappers and the simulator's drivers need no change.
 #pragma once
 
-#include <ipsec_retry/ipsec/object_kind_tmp.hpp>
+#include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 #include <ipsec_retry/win32_error.hpp>

@@ -24,18 +24,10 @@ constexpr std::string_view to_string(policy_kind k) noexcept {
   return k == policy_kind::quick_mode ? "QM" : "MM";
 }
 
-/// The codes the agent uses for a kind of policy.
-struct policy_codes {
-  win32_error exists;            ///< ERROR_IPSEC_QM_POLICY_EXISTS 13000 / _MM_ 13003
-  win32_error not_found;         ///< ERROR_IPSEC_QM_POLICY_NOT_FOUND 13001 / _MM_ 13004
-  win32_error in_use;            ///< ERROR_IPSEC_QM_POLICY_IN_USE 13002 / _MM_ 13005
-  win32_error pending_deletion;  ///< ERROR_IPSEC_QM_POLICY_PENDING_DELETION 13023 / _MM_ 13021
-};
+/// The codes the agent uses for a kind of policy (win32_error.hpp: codes_for(object_kind)).
+using policy_codes = object_codes;
 constexpr policy_codes codes_for(policy_kind k) noexcept {
-  return k == policy_kind::quick_mode ? policy_codes{win32_error{13000}, win32_error{13001},
-                                                     win32_error{13002}, win32_error{13023}}
-                                      : policy_codes{win32_error{13003}, win32_error{13004},
-                                                     win32_error{13005}, win32_error{13021}};
+  return codes_for(k == policy_kind::quick_mode ? object_kind::qm_policy : object_kind::mm_policy);
 }
 
 /// A GUID, layout-compatible with Windows' GUID (as winipsec.dll keys MM auth methods).
