@@ -6,7 +6,7 @@ set(IPSEC_RETRY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/ipsec_retry)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ipsec_retry
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.hpp")
+        FILES_MATCHING PATTERN "*.hpp" PATTERN "*.inc")
 install(TARGETS ipsec_retry
         EXPORT ipsec_retry_targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -17,9 +17,9 @@ namespace ipsec_retry {
 namespace {
 
 constexpr code_info table_entries[] = {
-#define IPSEC_RETRY_CODE(name, value, kind, message) \
+#define IPSEC_RETRY_CODE(name, value, kind, retry, load, object, role, message) \
   code_info{#name, static_cast<std::uint32_t>(value), code_kind::kind, message},
-#include "code_table.inc"
+#include <ipsec_retry/detail/code_table.inc>
 #undef IPSEC_RETRY_CODE
 };
 

@@ -2,7 +2,8 @@
 // ipsec_retry: which Windows results are worth another call.
 //
 // verdict(code) is success, transient (call again after a backoff) or permanent (stop now).
-// Default rules, on normalized codes (see win32_error.hpp):
+// Default rules, on normalized codes (see win32_error.hpp), from the `retry` column of the one
+// code table, detail/code_table.inc:
 //   success    0; WARNING_IPSEC_MM_POLICY_PRUNED 13024, WARNING_IPSEC_QM_POLICY_PRUNED 13025
 //              (the loop returns the warning code as its value, so the caller still sees it)
 //   transient  the six *_PENDING_DELETION codes 13018..13023; RPC failures where the call
@@ -18,6 +19,7 @@
 // 3 x classifier::max_codes comparisons; no allocation, no lock.
 #pragma once
 
+#include <ipsec_retry/detail/code_meaning.hpp>
 #include <ipsec_retry/win32_error.hpp>
 
 #include <array>
@@ -54,52 +56,29 @@ enum class idempotency : std::uint8_t { non_idempotent, idempotent };
 
 /// Whether a (normalized) failure leaves the call's outcome unknown: it may have run on the
 /// server. RPC_S_CALL_FAILED 1726, RPC_S_COMM_FAILURE 1820, RPC_S_CALL_CANCELLED 1818 and
-/// ERROR_TIMEOUT 1460. Transient only at an idempotent site (default_verdict).
+/// ERROR_TIMEOUT 1460: the rows `if_idempotent` of detail/code_table.inc. Transient only at an
+/// idempotent site (default_verdict).
 constexpr bool is_ambiguous_failure(std::uint32_t normalized) noexcept {
-  switch (normalized) {
-    case 1726:
-    case 1820:
-    case 1818:
-    case 1460:
-      return true;
-    default:
-      return false;
-  }
+  return detail::code_column::retry_of(normalized) == detail::code_column::retry::if_idempotent;
 }
 constexpr bool is_ambiguous_failure(win32_error code) noexcept {
   return is_ambiguous_failure(to_underlying(code));
 }
 
-/// The library's default verdict for a normalized code (see the table at the top).
+/// The library's default verdict for a normalized code (see the table at the top): the `retry`
+/// column of detail/code_table.inc; a code that is not a row is permanent.
 constexpr verdict default_verdict(std::uint32_t normalized,
                                   idempotency site = idempotency::non_idempotent) noexcept {
-  switch (normalized) {
-    case 0:
-    case 13024:  // WARNING_IPSEC_MM_POLICY_PRUNED
-    case 13025:  // WARNING_IPSEC_QM_POLICY_PRUNED
-      return verdict::success;
-    case 13018:        // ERROR_IPSEC_MM_FILTER_PENDING_DELETION
-    case 13019:        // ERROR_IPSEC_TRANSPORT_FILTER_PENDING_DELETION
-    case 13020:        // ERROR_IPSEC_TUNNEL_FILTER_PENDING_DELETION
-    case 13021:        // ERROR_IPSEC_MM_POLICY_PENDING_DELETION
-    case 13022:        // ERROR_IPSEC_MM_AUTH_PENDING_DELETION
-    case 13023:        // ERROR_IPSEC_QM_POLICY_PENDING_DELETION
-    case 1722:         // RPC_S_SERVER_UNAVAILABLE: no connection, the call did not run
-    case 1723:         // RPC_S_SERVER_TOO_BUSY: refused before running
-    case 1727:         // RPC_S_CALL_FAILED_DNE: "did not execute"
-    case 1753:         // EPT_S_NOT_REGISTERED: the endpoint mapper had no endpoint yet
-    case 170:          // ERROR_BUSY
-    case 1237:         // ERROR_RETRY
-    case 0x80320012u:  // FWP_E_TIMEOUT
-      return verdict::transient;
-    default:
-      // 1726, 1820, 1818, 1460: the call may have run.
-      if (is_ambiguous_failure(normalized)) {
-        return site == idempotency::idempotent ? verdict::transient : verdict::permanent;
-      }
-      return verdict::permanent;
+  using detail::code_column::retry;
+  const retry column = detail::code_column::retry_of(normalized);
+  if (column == retry::if_idempotent) [[unlikely]] {
+    return site == idempotency::idempotent ? verdict::transient : verdict::permanent;
   }
+  return static_cast<verdict>(column);  // success, transient, permanent: the same values
 }
+static_assert(static_cast<verdict>(detail::code_column::retry::success) == verdict::success &&
+              static_cast<verdict>(detail::code_column::retry::transient) == verdict::transient &&
+              static_cast<verdict>(detail::code_column::retry::permanent) == verdict::permanent);
 
 /// A fixed-capacity set of normalized codes (no heap). Insertion past capacity fails.
 class code_set {

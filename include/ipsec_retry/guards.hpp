@@ -43,6 +43,7 @@
 
 #include <ipsec_retry/classify.hpp>
 #include <ipsec_retry/clock.hpp>
+#include <ipsec_retry/detail/code_meaning.hpp>
 #include <ipsec_retry/detail/guard_contract.hpp>
 #include <ipsec_retry/retry_error.hpp>
 #include <ipsec_retry/retry_policy.hpp>
@@ -150,19 +151,10 @@ class retry_budget {
 /// Transport failures that say the agent's server is unreachable or overloaded:
 /// RPC_S_SERVER_UNAVAILABLE 1722, RPC_S_SERVER_TOO_BUSY 1723, RPC_S_CALL_FAILED 1726,
 /// RPC_S_CALL_FAILED_DNE 1727, EPT_S_NOT_REGISTERED 1753, RPC_S_COMM_FAILURE 1820.
-/// (Whether a call may have run is classify.hpp's business, not this list's.)
+/// The rows `transport` of detail/code_table.inc. (Whether a call may have run is
+/// classify.hpp's business, not this list's.)
 constexpr bool is_transport_failure(std::uint32_t normalized) noexcept {
-  switch (normalized) {
-    case 1722:
-    case 1723:
-    case 1726:
-    case 1727:
-    case 1753:
-    case 1820:
-      return true;
-    default:
-      return false;
-  }
+  return detail::code_column::load_of(normalized) == detail::code_column::load::transport;
 }
 
 /// Whether a (normalized) code says the agent is struggling: the only failures a retry budget
@@ -171,7 +163,8 @@ constexpr bool is_transport_failure(std::uint32_t normalized) noexcept {
 /// RPC_S_CALL_FAILED 1726, RPC_S_CALL_FAILED_DNE 1727, EPT_S_NOT_REGISTERED 1753,
 /// RPC_S_COMM_FAILURE 1820) and the codes by which a reachable agent says it is too busy or too
 /// slow to answer: ERROR_BUSY 170, ERROR_TIMEOUT 1460, FWP_E_TIMEOUT 0x80320012. Retrying more
-/// makes each of these worse, which is what a budget exists to prevent.
+/// makes each of these worse, which is what a budget exists to prevent. They are the rows
+/// `overload` and `transport` of detail/code_table.inc.
 /// Not in the set, on purpose:
 ///   * the *_PENDING_DELETION codes 13018..13023: the state of one object, reported promptly by
 ///     a healthy agent; waiting it out is the retry loop's job, and charging it made a single
@@ -180,14 +173,7 @@ constexpr bool is_transport_failure(std::uint32_t normalized) noexcept {
 ///   * RPC_S_CALL_CANCELLED 1818: usually this process's own cancellation;
 ///   * IN_USE, EXISTS, NOT_FOUND, access and argument errors: answers about the request.
 constexpr bool signals_overload(std::uint32_t normalized) noexcept {
-  switch (normalized) {
-    case 170:          // ERROR_BUSY
-    case 1460:         // ERROR_TIMEOUT
-    case 0x80320012u:  // FWP_E_TIMEOUT
-      return true;
-    default:
-      return is_transport_failure(normalized);
-  }
+  return detail::code_column::load_of(normalized) != detail::code_column::load::none;
 }
 
 /// A circuit breaker for one agent endpoint (server). After failure_threshold consecutive

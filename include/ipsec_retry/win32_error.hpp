@@ -15,7 +15,10 @@
 #pragma once
 
 #include <boost/outcome/std_result.hpp>
+#include <ipsec_retry/detail/code_meaning.hpp>
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -116,25 +119,74 @@ struct object_codes {
   win32_error pending_deletion;
 };
 
-/// ERROR_IPSEC_{QM_POLICY,MM_POLICY,MM_AUTH,TRANSPORT_FILTER,TUNNEL_FILTER,MM_FILTER}_{EXISTS,
-/// NOT_FOUND,IN_USE,PENDING_DELETION}, as in winerror.h (tests/win32_error_test.cpp checks the
-/// names against it).
-constexpr object_codes codes_for(object_kind k) noexcept {
-  switch (k) {
-    case object_kind::qm_policy:
-      return {win32_error{13000}, win32_error{13001}, win32_error{13002}, win32_error{13023}};
-    case object_kind::mm_policy:
-      return {win32_error{13003}, win32_error{13004}, win32_error{13005}, win32_error{13021}};
-    case object_kind::mm_auth_methods:
-      return {win32_error{13010}, win32_error{13011}, win32_error{13012}, win32_error{13022}};
-    case object_kind::transport_filter:
-      return {win32_error{13008}, win32_error{13009}, win32_error{}, win32_error{13019}};
-    case object_kind::tunnel_filter:
-      return {win32_error{13016}, win32_error{13017}, win32_error{}, win32_error{13020}};
-    case object_kind::mm_filter:
-      return {win32_error{13006}, win32_error{13007}, win32_error{}, win32_error{13018}};
+/// Which of an object's codes (the fields of object_codes) a code is.
+enum class object_code_role : std::uint8_t { exists, not_found, in_use, pending_deletion };
+
+/// The object a code belongs to, and which of its codes it is.
+struct object_code {
+  object_kind object;
+  object_code_role role;
+  friend constexpr bool operator==(object_code, object_code) noexcept = default;
+};
+
+namespace detail {
+inline constexpr std::size_t object_kind_count = 6;
+
+// codes_for's answers, gathered from the `object` and `role` columns of detail/code_table.inc
+// at compile time.
+constexpr std::array<object_codes, object_kind_count> gather_object_codes() noexcept {
+  std::array<object_codes, object_kind_count> table{};
+  using code_column::object;
+  using code_column::role;
+  const auto put = [&table](object o, role r, std::uint32_t value) {
+    if (o == object::none || r == role::none) return;
+    object_codes& codes = table[static_cast<std::size_t>(o)];
+    win32_error* const fields[] = {&codes.exists, &codes.not_found, &codes.in_use,
+                                   &codes.pending_deletion};
+    *fields[static_cast<std::size_t>(r)] = win32_error{value};
+  };
+#define IPSEC_RETRY_CODE(name_, value_, kind_, retry_, load_, object_, role_, message_) \
+  put(object::object_, role::role_, static_cast<std::uint32_t>(value_));
+#include <ipsec_retry/detail/code_table.inc>
+#undef IPSEC_RETRY_CODE
+  return table;
+}
+inline constexpr std::array<object_codes, object_kind_count> object_code_table =
+    gather_object_codes();
+
+// Every object has an EXISTS, a NOT_FOUND and a PENDING_DELETION code; only filters lack IN_USE.
+constexpr bool object_code_table_is_complete() noexcept {
+  for (std::size_t k = 0; k < object_kind_count; ++k) {
+    const object_codes& c = object_code_table[k];
+    const bool filter = k >= static_cast<std::size_t>(code_column::object::transport_filter);
+    if (c.exists == win32_error{} || c.not_found == win32_error{} ||
+        c.pending_deletion == win32_error{} || (c.in_use == win32_error{}) != filter) {
+      return false;
+    }
   }
-  return {};
+  return true;
+}
+static_assert(object_code_table_is_complete(),
+              "code_table.inc: every object kind needs EXISTS, NOT_FOUND and PENDING_DELETION "
+              "rows, and exactly the policies and auth methods an IN_USE row");
+static_assert(static_cast<std::size_t>(object_kind::mm_filter) ==
+                  static_cast<std::size_t>(code_column::object::mm_filter),
+              "object_kind and the table's object column list the kinds in the same order");
+}  // namespace detail
+
+/// ERROR_IPSEC_{QM_POLICY,MM_POLICY,MM_AUTH,TRANSPORT_FILTER,TUNNEL_FILTER,MM_FILTER}_{EXISTS,
+/// NOT_FOUND,IN_USE,PENDING_DELETION}: the `object` and `role` columns of detail/code_table.inc
+/// (tests/win32_error_test.cpp checks the names against winerror.h). O(1): an array lookup.
+constexpr object_codes codes_for(object_kind k) noexcept {
+  return detail::object_code_table[static_cast<std::size_t>(k)];
+}
+
+/// The object whose EXISTS / NOT_FOUND / IN_USE / PENDING_DELETION code a normalized value is,
+/// e.g. 13002 -> {qm_policy, in_use}; std::nullopt for every other code.
+constexpr std::optional<object_code> object_code_of(std::uint32_t normalized) noexcept {
+  const auto [object, role] = detail::code_column::object_role_of(normalized);
+  if (object == detail::code_column::object::none) return std::nullopt;
+  return object_code{static_cast<object_kind>(object), static_cast<object_code_role>(role)};
 }
 
 /// SUCCEEDED(hr): the severity bit (31) is clear.

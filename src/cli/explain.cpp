@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
 // `ipsec-retry explain CODE...`: name, message, HRESULT and retry verdict of Windows codes.
 #include <ipsec_retry/classify.hpp>
-#include <ipsec_retry/classify.hpp>
+#include <ipsec_retry/ipsec/operation_types.hpp>
 #include <ipsec_retry/win32_error.hpp>
 
 #include <optional>
@@ -114,16 +114,13 @@ std::string verdict_text(const explained& e) {
 }
 
 // What a caller can do about an IN_USE or PENDING_DELETION code (docs/simulator.md), found
-// through the code table's object roles; "" for other codes.
+// through the code table's object and role columns; "" for other codes.
 std::string_view advice(std::uint32_t value) {
-  for (const object_kind object :
-       {object_kind::qm_policy, object_kind::mm_policy, object_kind::mm_auth_methods,
-        object_kind::transport_filter, object_kind::tunnel_filter, object_kind::mm_filter}) {
-    const object_codes codes = codes_for(object);
-    const bool filter = object == object_kind::transport_filter ||
-                        object == object_kind::tunnel_filter || object == object_kind::mm_filter;
-    if (to_underlying(codes.in_use) == value && value != 0) {
-      return object == object_kind::mm_auth_methods
+  const auto code = object_code_of(value);
+  if (!code) return {};
+  switch (code->role) {
+    case object_code_role::in_use:
+      return code->object == object_kind::mm_auth_methods
                  ? "MM filters still use these auth methods: delete the filters first. A "
                    "deleted filter stays pending deletion, still using them, while another "
                    "client holds a handle to it, so after removing the filters retry IN_USE "
@@ -132,17 +129,19 @@ std::string_view advice(std::uint32_t value) {
                    "pending deletion, still using the policy, while another client holds a "
                    "handle to it, so after removing the filters retry IN_USE (the replace and "
                    "teardown composites do).";
-    }
-    if (to_underlying(codes.pending_deletion) == value) {
-      return filter ? "the filter was deleted while another client holds a handle to it; it goes "
-                      "away when the last such handle closes or that client disconnects, which no "
-                      "clock bounds. Open and re-add can wait for it (transient). A Set through "
-                      "your own handle can never succeed: your handle is what keeps the filter, so "
-                      "close it."
-                    : "the object is being deleted: Set, Delete and Add of it fail until the "
-                      "deletion completes, then it is absent. Retry; a delete that saw this code "
-                      "counts the later NOT_FOUND as done.";
-    }
+    case object_code_role::pending_deletion:
+      return ipsec::is_filter(code->object)
+                 ? "the filter was deleted while another client holds a handle to it; it goes "
+                   "away when the last such handle closes or that client disconnects, which no "
+                   "clock bounds. Open and re-add can wait for it (transient). A Set through "
+                   "your own handle can never succeed: your handle is what keeps the filter, so "
+                   "close it."
+                 : "the object is being deleted: Set, Delete and Add of it fail until the "
+                   "deletion completes, then it is absent. Retry; a delete that saw this code "
+                   "counts the later NOT_FOUND as done.";
+    case object_code_role::exists:
+    case object_code_role::not_found:
+      break;
   }
   return {};
 }
