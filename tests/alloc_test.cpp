@@ -159,6 +159,24 @@ TEST(Allocations, NoneInATypedOperationWithoutCoalescing) {
   EXPECT_TRUE(ok);
 }
 
+// The typed fast path: a first call that succeeds never builds the engine, and allocates
+// nothing either.
+TEST(Allocations, NoneInATypedOperationWhoseFirstCallSucceeds) {
+  ir::virtual_time vt;
+  ir::ipsec::simulated_agent agent(vt.clock());
+  agent.install(ir::ipsec::policy_kind::quick_mode, L"corp-qm", /*in_use_by_sas=*/false);
+  const auto p = ir::retry_policy::parse("initial=10ms, jitter=none").value();
+  bool ok = false;
+  EXPECT_EQ(allocations_during([&] {
+              const auto r = ir::ipsec::delete_qm_policy(
+                  agent, L"corp-qm", p,
+                  ir::retry_options{.clock = vt.clock(), .sleeper = vt.sleeper()});
+              ok = r && r.value().how == ir::ipsec::completion::done && r.value().calls == 1;
+            }),
+            0u);
+  EXPECT_TRUE(ok);
+}
+
 // A host's hot path with the call-site registry: look the site up (policy copy + budget
 // pointer), retry under its budget until the budget refuses, and succeed under it.
 TEST(Allocations, NoneInASiteLookupAndABudgetGuardedRetry) {

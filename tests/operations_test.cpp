@@ -347,3 +347,56 @@ TEST(SimulatedAgentThreads, ConcurrentTypedDeletesAllComplete) {
     EXPECT_EQ(agent.state_of(policy_kind::quick_mode, n), simulated_agent::state::absent);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The fast path (run_operation): without a guard or coalescing, call 1 is made before the
+// engine exists; a first call that fails is handed to the engine as call 1's answer.
+
+TEST(TypedFastPath, FirstCallSuccessIsOneCallAndOneSucceededEvent) {
+  world w;
+  w.agent.install(policy_kind::quick_mode, name, /*in_use_by_sas=*/false);
+  std::vector<ir::retry_event> events;
+  const auto r = ipsec::delete_qm_policy(
+      w.agent, name, policy("initial=10ms, jitter=none"),
+      ir::options()
+          .with_time(w.time)
+          .with_site("qm.delete")
+          .with_on_event([&](const ir::retry_event& e) { events.push_back(e); }));
+  expect_success(r, success, completion::done, 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].what, ir::retry_event::kind::succeeded);
+  EXPECT_EQ(events[0].call, 1u);
+  EXPECT_EQ(events[0].site, "qm.delete");
+  EXPECT_FALSE(events[0].code) << "ERROR_SUCCESS";
+  EXPECT_EQ(w.time.sleeps(), 0u);
+}
+
+TEST(TypedFastPath, AFailedFirstCallIsCountedOnceAndTheEngineCarriesOn) {
+  world w;
+  w.agent.begin_deletion(policy_kind::quick_mode, name, w.at(25ms));
+  std::vector<ir::retry_event> events;
+  const auto r =
+      ipsec::delete_qm_policy(w.agent, name, policy("initial=10ms, jitter=none"),
+                              ir::options().with_time(w.time).with_on_event(
+                                  [&](const ir::retry_event& e) { events.push_back(e); }));
+  // Calls at 0 (pending), 10 (pending), 30 (NOT_FOUND after pending: gone).
+  expect_success(r, qm_not_found, completion::gone_after_pending, 3);
+  EXPECT_EQ(w.agent.calls(), 3u) << "call 1 is not repeated by the engine";
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].what, ir::retry_event::kind::retrying);
+  EXPECT_EQ(events[0].call, 1u);
+  EXPECT_EQ(events[0].code, ir::win32_error::ipsec_qm_policy_pending_deletion);
+  EXPECT_EQ(events[0].next_delay, 10ms);
+  EXPECT_EQ(events[2].what, ir::retry_event::kind::succeeded);
+  EXPECT_EQ(events[2].call, 3u);
+  EXPECT_EQ(events[2].elapsed, 30ms);
+}
+
+TEST(TypedFastPath, APermanentFirstAnswerStopsWithItsCode) {
+  world w;
+  w.agent.inject(1, ir::win32_error{5});  // ERROR_ACCESS_DENIED on call 1
+  const auto r =
+      ipsec::delete_qm_policy(w.agent, name, policy("initial=10ms, jitter=none"), w.options());
+  expect_failure(r, 5, ir::stop_reason::permanent_error, 1);
+  EXPECT_EQ(w.time.sleeps(), 0u);
+}
