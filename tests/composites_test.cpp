@@ -112,7 +112,8 @@ TEST(Replace, AFailureAtEveryStepNamesItAndWhatItLeft) {
   using st = simulated_agent::state;
   const row rows[] = {
       {1, "delete transport-filter", "nothing is changed", st::active, st::active},
-      {2, "delete qm-policy", "the filters are removed and the old policy is still present",
+      // ACCESS_DENIED proves nothing about the policy: "not deleted", not "still present".
+      {2, "delete qm-policy", "the filters are removed and the old policy is not deleted",
        st::active, st::absent},
       {3, "add qm-policy",
        "the filters are removed, the old policy is deleted and the new policy is not added",
@@ -175,10 +176,10 @@ TEST(Teardown, AFailureAtEveryStepNamesItAndWhatItLeft) {
   };
   const row rows[] = {
       {1, "delete mm-filter", "nothing is changed"},
-      {2, "delete mm-policy", "the filters are removed and the old policy is still present"},
+      {2, "delete mm-policy", "the filters are removed and the old policy is not deleted"},
       {3, "delete mm-auth-methods",
-       "the filters are removed, the old policy is deleted and the old auth methods are still "
-       "present"},
+       "the filters are removed, the old policy is deleted and the old auth methods are not "
+       "deleted"},
   };
   for (const row& r : rows) {
     SCOPED_TRACE(r.step);
@@ -204,4 +205,20 @@ TEST(Teardown, AFailureAtEveryStepNamesItAndWhatItLeft) {
               r.failing_call <= 2);
     EXPECT_EQ(w.agent.referenced(auth_id), r.failing_call == 1);
   }
+}
+
+// A teardown accepts absent objects, so a fault on the Delete of one must not claim it exists
+// (agent_ops_fuzz's finding: "the old auth methods are still present" for absent ones).
+TEST(Teardown, AFaultOnAnAbsentObjectSaysNotDeleted) {
+  world w;
+  const std::array<ipsec::teardown_policy_ref, 0> policies{};
+  const std::array<ipsec::guid, 1> auth{auth_id};  // never added
+  std::array<ipsec::filter_handle, 0> handles{};
+  w.agent.inject(1, ir::win32_error{access_denied});
+  const ipsec::composite_report report = ipsec::teardown(
+      w.agent, std::span(handles), std::span(policies), std::span(auth), {}, w.options());
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.failed_step_name(), "delete mm-auth-methods");
+  EXPECT_EQ(report.left_behind().find("still present"), std::string::npos) << report.left_behind();
+  EXPECT_EQ(w.agent.state_of(auth_id), simulated_agent::state::absent);
 }

@@ -2,6 +2,7 @@
 // The composites' reports in words (composites.hpp).
 #include <ipsec_retry/ipsec/composites.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,18 @@ std::string count_of(const step_report& s, std::string_view one, std::string_vie
          " are " + v;
 }
 
+// Whether a stopped delete's last answer says its object is still there: its own IN_USE or
+// PENDING_DELETION code (the code table's role). Any other stop (a fault, a refusal, a code of
+// another object) proves nothing: teardown accepts objects that were absent all along, so the
+// report then says "not deleted" rather than claim the object exists (found by agent_ops_fuzz).
+bool known_present(const step_report& s) {
+  const auto code = windows_code(s.last_code);
+  const auto meaning = code ? object_code_of(*code) : std::nullopt;
+  return meaning && meaning->object == s.object &&
+         (meaning->role == object_code_role::in_use ||
+          meaning->role == object_code_role::pending_deletion);
+}
+
 // One fact per step that ran: what it changed, or what it left in place.
 std::string fact(const step_report& s) {
   const bool auth = s.object == object_kind::mm_auth_methods;
@@ -56,9 +69,11 @@ std::string fact(const step_report& s) {
   if (s.op == agent_operation::add) {
     return s.stopped ? "the new policy is not added" : "the new policy is added";
   }
-  if (s.total == 1) {  // replace: the one old policy
+  if (s.total == 1) {  // the one old policy (replace), or the one policy or auth methods set
     return std::string(auth ? "the old auth methods are" : "the old policy is") +
-           (s.stopped ? " still present" : " deleted");
+           (!s.stopped         ? " deleted"
+            : known_present(s) ? " still present"
+                               : " not deleted");
   }
   return auth ? count_of(s, "auth methods", "auth methods", "deleted")
               : count_of(s, "policy", "policies", "deleted");
