@@ -42,6 +42,10 @@ class registry_category_impl final : public std::error_category {
         return "circuit breaker defined twice";
       case registry_errc::bad_breaker:
         return "bad circuit breaker";
+      case registry_errc::bad_value_type:
+        return "registry value of the wrong type";
+      case registry_errc::unreadable_source:
+        return "configuration source could not be read";
     }
     return "call site error";
   }
@@ -233,7 +237,8 @@ policy_result<site_update> parse_site_text(std::string_view text, const retry_po
   return update;
 }
 
-config_reader::config_reader(std::string_view text) : rest_(text) {
+config_reader::config_reader(std::string_view text, std::string_view source_name)
+    : rest_(text), source_name_(source_name) {
   if (rest_.substr(0, 3) == "\xEF\xBB\xBF") rest_.remove_prefix(3);  // a UTF-8 BOM (Notepad)
 }
 
@@ -252,7 +257,8 @@ std::optional<config_result<config_line>> config_reader::next() {
 
     config_line out;
     out.number = number_;
-    out.source = "line " + std::to_string(number_);
+    out.source = source_name_.empty() ? "line " + std::to_string(number_)
+                                      : source_name_ + ":" + std::to_string(number_);
     out.name_column = indent + 1;
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) {

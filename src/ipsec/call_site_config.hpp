@@ -28,7 +28,7 @@ std::string_view keyword(line_kind kind) noexcept;
 /// One configuration line, checked for its shape and name.
 struct config_line {
   std::size_t number = 0;  ///< from 1
-  std::string source;      ///< "line N"
+  std::string source;      ///< "line N", or "FILE:N"
   line_kind kind = line_kind::site;
   std::string_view name;            ///< the site, budget or breaker named
   std::string label;                ///< "qm.delete", "budget agent": what errors name
@@ -42,12 +42,14 @@ struct config_line {
 /// valid name, and none may appear twice.
 class config_reader {
  public:
-  explicit config_reader(std::string_view text);
+  /// Lines are named "line N", or "SOURCE_NAME:N" for a named text (a file's path).
+  explicit config_reader(std::string_view text, std::string_view source_name = {});
   /// The next line; nullopt after the last; an error naming the line.
   std::optional<config_result<config_line>> next();
 
  private:
   std::string_view rest_;
+  std::string source_name_;
   std::size_t number_ = 0;
   std::vector<std::pair<std::string, std::size_t>> seen_;  // label, line
 };

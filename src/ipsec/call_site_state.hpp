@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: BSL-1.0
-// What the registry's two halves share (src/ipsec/call_sites.cpp: storage, lookups,
-// definitions; src/ipsec/call_site_loads.cpp: configuration and environment loads). Internal.
+// What the registry's parts share (src/ipsec/call_sites.cpp: storage, lookups, definitions;
+// call_site_loads.cpp: configuration, environment and reload; call_site_registry_load.cpp: the
+// Windows registry's values; call_site_describe.cpp: descriptions). Internal.
 #pragma once
 
 #include <ipsec_retry/ipsec/call_sites.hpp>
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,24 +59,58 @@ struct staged_settings {
   Settings current;    // what it has now (it may have been reconfigured directly), or what
                        // this load gives it
   bool given = false;  // this load sets it: commit applies `current`
+  std::vector<std::string> sources;  // what set it since its default, lowest first
 };
+
+using staged_budgets = std::map<std::string, staged_settings<retry_budget::settings>, std::less<>>;
+using staged_breakers =
+    std::map<std::string, staged_settings<circuit_breaker::settings>, std::less<>>;
+
+// Who already reads an environment variable (reader_of), or "" if nobody.
+using variable_reader = std::function<std::string(const std::string&)>;
+
+// Stages a budget's or breaker's settings text from `source` (labelled `label`, e.g. "budget
+// agent"): over its default when `from_line` (a configuration line; its sources restart), else
+// over what it has (a variable or registry value). A budget or breaker not in `staged` is
+// created, unless `reader` names another reader of its environment variable. Instantiated for
+// <retry_budget, staged_budgets> and <circuit_breaker, staged_breakers>.
+template <class Guard, class Map>
+std::optional<config_error> stage_settings(Map& staged, std::string_view name,
+                                           std::string_view text, std::size_t first_column,
+                                           const std::string& source, const std::string& label,
+                                           bool from_line, const variable_reader& reader);
 
 }  // namespace detail
 
 // A load in progress: copies of what it may change, committed only if all of it is valid.
 struct call_site_registry::staged_load {
   site_list sites;
-  std::map<std::string, detail::staged_settings<retry_budget::settings>, std::less<>> budgets;
-  std::map<std::string, detail::staged_settings<circuit_breaker::settings>, std::less<>> breakers;
+  detail::staged_budgets budgets;
+  detail::staged_breakers breakers;
 
-  explicit staged_load(const call_site_registry& registry) : sites(registry.sites_) {
+  /// A copy of what `registry` has now; with `from_defaults`, of its defaults instead (every
+  /// budget and breaker marked given, so commit puts them back to their defaults).
+  staged_load(const call_site_registry& registry, bool from_defaults) : sites(registry.sites_) {
     for (const auto& [name, entry] : registry.budgets_) {
-      budgets.emplace(name, detail::staged_settings<retry_budget::settings>{
-                                entry.default_settings, entry.budget->current_settings()});
+      budgets.emplace(
+          name, detail::staged_settings<retry_budget::settings>{
+                    entry.default_settings,
+                    from_defaults ? entry.default_settings : entry.budget->current_settings(),
+                    from_defaults, from_defaults ? std::vector<std::string>{} : entry.sources});
     }
     for (const auto& [name, entry] : registry.breakers_) {
-      breakers.emplace(name, detail::staged_settings<circuit_breaker::settings>{
-                                 entry.default_settings, entry.breakers->current_settings()});
+      breakers.emplace(
+          name, detail::staged_settings<circuit_breaker::settings>{
+                    entry.default_settings,
+                    from_defaults ? entry.default_settings : entry.breakers->current_settings(),
+                    from_defaults, from_defaults ? std::vector<std::string>{} : entry.sources});
+    }
+    if (!from_defaults) return;
+    for (site_entry& s : sites) {
+      s.current = s.default_policy;
+      s.current_budget = s.default_budget;
+      s.current_breaker = s.default_breaker;
+      s.sources.clear();
     }
   }
 };

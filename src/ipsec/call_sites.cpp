@@ -84,7 +84,7 @@ call_site_registry::call_site_registry() : now_([] { return steady_clock_source{
     for (agent_operation op : all_operations) {
       if (!traits_of(object, op).exists) continue;
       const retry_policy& p = builtin_policy(object, op);
-      sites_.push_back(site_entry{std::string(site_name(object, op)), p, p, {}, {}, {}, {}});
+      sites_.push_back(site_entry{std::string(site_name(object, op)), p, p, {}, {}, {}, {}, {}});
     }
   }
   std::sort(sites_.begin(), sites_.end(),
@@ -123,7 +123,8 @@ config_result<void> call_site_registry::define(std::string_view name,
   const auto at =
       std::lower_bound(sites_.begin(), sites_.end(), name,
                        [](const site_entry& s, std::string_view n) { return s.name < n; });
-  sites_.insert(at, site_entry{std::string(name), default_policy, default_policy, {}, {}, {}, {}});
+  sites_.insert(at,
+                site_entry{std::string(name), default_policy, default_policy, {}, {}, {}, {}, {}});
   return outcome::success();
 }
 
@@ -189,7 +190,7 @@ config_result<void> call_site_registry::define_budget(std::string_view name,
       budgets_, [](const retry_budget::settings& s) { return retry_budget::make(s); });
   if (!checked) return checked;
   budgets_.emplace(std::string(name),
-                   budget_entry{settings, std::make_unique<retry_budget>(settings)});
+                   budget_entry{settings, std::make_unique<retry_budget>(settings), {}});
   return outcome::success();
 }
 
@@ -204,7 +205,8 @@ config_result<void> call_site_registry::define_breaker(std::string_view name,
   if (!checked) return checked;
   breakers_.emplace(
       std::string(name),
-      breaker_entry{settings, std::make_unique<circuit_breakers>(settings, registry_clock{&now_})});
+      breaker_entry{
+          settings, std::make_unique<circuit_breakers>(settings, registry_clock{&now_}), {}});
   return outcome::success();
 }
 

@@ -19,6 +19,9 @@
 //   IPSEC_RETRY_BUDGET_AGENT="max_tokens=20"      #   '.'/'-' -> '_'; budgets: IPSEC_RETRY_BUDGET_,
 //   IPSEC_RETRY_BREAKER_AGENT="cool_down=1min"    #   breakers: IPSEC_RETRY_BREAKER_
 //
+//   HKLM\SOFTWARE\Policies\ipsec_retry\Sites  qm.delete = "timeout=120s"  # Group Policy
+//                                                   # (registry_source.hpp); HKLM wins
+//
 //   ipsec_retry::ipsec::call_site_registry sites;
 //   if (auto loaded = sites.load_config(text); !loaded) std::cerr << loaded.error().message();
 //   auto site = sites.site("qm.delete").value();   // policy + budget + breakers (nullptr if none)
@@ -35,6 +38,7 @@
 #include <ipsec_retry/guards.hpp>
 #include <ipsec_retry/ipsec/operations.hpp>
 #include <ipsec_retry/ipsec/policy_agent.hpp>
+#include <ipsec_retry/ipsec/registry_source.hpp>
 #include <ipsec_retry/retry_policy.hpp>
 
 #include <cstddef>
@@ -69,6 +73,8 @@ enum class registry_errc : int {
   unknown_breaker,    ///< a site names a breaker that is not defined (suggests the nearest)
   duplicate_breaker,  ///< define_breaker() of a name already defined, or a breaker line twice
   bad_breaker,        ///< a breaker's name or settings are invalid
+  bad_value_type,     ///< a registry value that is not REG_SZ
+  unreadable_source,  ///< a registry key that exists but could not be read
 };
 const std::error_category& registry_category() noexcept;
 inline std::error_code make_error_code(registry_errc e) noexcept {
@@ -80,7 +86,9 @@ inline std::error_code make_error_code(registry_errc e) noexcept {
 /// for the line "qm.delete: timeout=5" (columns count in the line, from 1).
 struct config_error {
   registry_errc code;
-  std::string source;      ///< "line 3", the environment variable's name, or the function refusing
+  /// "line 3" ("FILE:3" for a named text), the environment variable's name, the registry value
+  /// ("HKLM\\SOFTWARE\\Policies\\ipsec_retry\\Sites\\qm.delete"), or the function refusing.
+  std::string source;
   std::string site;        ///< the site (or "budget NAME", "breaker NAME") named there, if any
   std::size_t line = 0;    ///< the line of the configuration text, from 1; 0 for other sources
   std::size_t column = 0;  ///< where in the line (or variable) the error is, from 1; 0: nowhere
@@ -189,6 +197,9 @@ class call_site_registry {
   /// changed breaker keeps its state (circuit_breaker::reconfigure). On any error nothing
   /// changes.
   config_result<void> load_config(std::string_view text);
+  /// As above, for a text read from `source_name` (a file's path): sources and errors say
+  /// "FILE:LINE" instead of "line LINE".
+  config_result<void> load_config(std::string_view text, std::string_view source_name);
 
   /// Applies IPSEC_RETRY_<SITE> (a site line's right-hand side), IPSEC_RETRY_BUDGET_<NAME> (a
   /// budget's settings) and IPSEC_RETRY_BREAKER_<NAME> (a breaker's settings) environment
@@ -198,6 +209,67 @@ class call_site_registry {
   /// As above, reading variables through `getenv` (for tests, or another source of variables).
   using getenv_function = std::function<const char*(const char*)>;
   config_result<void> load_environment(const getenv_function& getenv);
+
+  /// Applies the Group Policy values (registry_source.hpp) on top of the current state:
+  /// HKCU's, then HKLM's (so HKLM wins). Budgets and Breakers values come first and, like
+  /// configuration lines, may create a budget or breaker; then each Sites value applies over
+  /// what its site has, as its environment variable would. A Sites value naming no defined site
+  /// is skipped (another program on the host may define it) and, if `skipped` is given, its
+  /// registry path is added there. A value that is not REG_SZ, bad text or an unreadable key is
+  /// an error naming the value ("HKLM\\SOFTWARE\\Policies\\ipsec_retry\\Sites\\qm.delete");
+  /// on any error nothing changes.
+  config_result<void> load_registry(std::vector<std::string>* skipped = nullptr);
+  /// As above, through `reader` (a fake registry in tests).
+  config_result<void> load_registry(const registry_reader& reader,
+                                    std::vector<std::string>* skipped = nullptr);
+
+  /// What reload() reads; a source left empty is not read.
+  struct configuration_sources {
+    std::optional<std::string> config_text;  ///< a configuration text (load_config)
+    std::string config_name;                 ///< its file, for "FILE:LINE"; "" for "line N"
+    getenv_function getenv;                  ///< the environment (load_environment)
+    registry_reader registry;                ///< Group Policy (load_registry)
+  };
+  /// Rebuilds the configuration from scratch as one all-or-nothing load: every site, budget and
+  /// breaker back to its default, then the sources in precedence order (lowest first): the
+  /// text, the environment, HKCU, HKLM. Unlike a sequence of loads on top of each other, a value
+  /// removed from a source falls back to the one below it, so this is what a
+  /// group_policy_watcher calls. Budgets and breakers keep how full they are and their state
+  /// (a budget or breaker that a source once created stays, at its defaults).
+  config_result<void> reload(const configuration_sources& from,
+                             std::vector<std::string>* skipped = nullptr);
+
+  /// A site as it runs now, and every source that changed it since its default, lowest first
+  /// ("FILE:3", "IPSEC_RETRY_QM_DELETE", "HKLM\\...\\Sites\\qm.delete"); empty: its default.
+  struct site_description {
+    std::string name;
+    retry_policy policy;
+    std::string budget;   ///< "" = none
+    std::string breaker;  ///< "" = none
+    std::vector<std::string> sources;
+  };
+  /// A budget or breaker as it is configured now: its settings text (retry_budget::format or
+  /// circuit_breaker::format) and the sources that set it, lowest first (empty: its default).
+  struct guard_description {
+    std::string name;
+    std::string settings;
+    std::vector<std::string> sources;
+  };
+  /// Every site, sorted by name.
+  std::vector<site_description> describe_sites() const;
+  /// Every budget (breaker), sorted by name.
+  std::vector<guard_description> describe_budgets() const;
+  std::vector<guard_description> describe_breakers() const;
+
+  /// An IPSEC_RETRY_* variable that no site, budget or breaker reads, and the nearest variable
+  /// that one does read ("" when nothing is near).
+  struct unread_variable {
+    std::string variable;
+    std::string did_you_mean;
+  };
+  /// Which of `names` (every variable of an environment) start with IPSEC_RETRY_ but are read by
+  /// no site, budget or breaker: a misspelt variable that load_environment() would ignore.
+  std::vector<unread_variable> unread_variables(const std::vector<std::string>& names) const;
 
   /// The environment variable for a site: "qm.delete" -> "IPSEC_RETRY_QM_DELETE".
   static std::string environment_variable(std::string_view site);
@@ -222,14 +294,17 @@ class call_site_registry {
     std::string current_budget;
     std::string default_breaker;  // "" = none
     std::string current_breaker;
+    std::vector<std::string> sources;  // what set `current*` since the default, lowest first
   };
   struct budget_entry {
     retry_budget::settings default_settings;  // what keys a line does not give fall back to
     std::unique_ptr<retry_budget> budget;     // never replaced: pointers handed out stay valid
+    std::vector<std::string> sources;         // as site_entry's
   };
   struct breaker_entry {
     circuit_breaker::settings default_settings;
     std::unique_ptr<circuit_breakers> breakers;  // never replaced, as a budget
+    std::vector<std::string> sources;
   };
   using site_list = std::vector<site_entry>;  // sorted by name
   using budget_map = std::map<std::string, budget_entry, std::less<>>;
@@ -246,6 +321,22 @@ class call_site_registry {
 
   static site_entry* find(site_list& sites, std::string_view name);
   static const site_entry* find(const site_list& sites, std::string_view name);
+  // The loads' steps, each on a staged copy (call_site_loads.cpp, call_site_registry_load.cpp).
+  static std::optional<config_error> stage_config(staged_load& staged, std::string_view text,
+                                                  std::string_view source_name);
+  static std::optional<config_error> stage_environment(staged_load& staged,
+                                                       const getenv_function& getenv);
+  static std::optional<config_error> stage_registry(staged_load& staged,
+                                                    const registry_reader& reader,
+                                                    std::vector<std::string>* skipped);
+  // Applies a site's text (a variable or registry value) over what it has.
+  static std::optional<config_error> apply_site_text(staged_load& staged, site_entry& site,
+                                                     std::string_view text,
+                                                     const std::string& source);
+  // Locks, stages (from the defaults, or from what the registry has), runs `stage` and
+  // commits unless it returned an error.
+  template <class Stage>
+  config_result<void> load(bool from_defaults, Stage stage);
   void commit(staged_load& staged);  // everything was checked; may only throw bad_alloc,
                                      // and then before it changes anything
 };
