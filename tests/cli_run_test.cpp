@@ -4,6 +4,8 @@
 // The policies wait 1 ms at most between runs, so every test takes a few ms.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -384,9 +386,8 @@ TEST(CliRun, KilledBySignalIsAPermanentFailure) {
 // process), ignores the copy passed on to it, and fails transiently; the next run would come
 // a minute later.
 TEST(CliRun, SigtermEndsTheWaitAsCancelled) {
-  const auto r =
-      run_cli({"run", "--json", "--policy", "initial=1min, max_delay=1min, jitter=none", "--", "sh",
-               "-c", "trap '' TERM; kill -TERM $PPID; exit 170"});
+  const auto r = run_cli({"run", "--json", "--policy", "initial=1min, max_delay=1min, jitter=none",
+                          "--", "sh", "-c", "trap '' TERM; kill -TERM $PPID; exit 170"});
   EXPECT_EQ(r.exit_code, 170);
   EXPECT_TRUE(has(r.err, "{\"outcome\":\"cancelled\",\"calls\":1,")) << r.err;
   EXPECT_TRUE(has(r.err, "\"stop_cause\":\"SIGTERM\"")) << r.err;
@@ -432,3 +433,89 @@ TEST(CliRun, ProgramPassesInheritedOutputAndExitStatus) {
 #endif
 
 #endif  // _WIN32
+
+#if defined(_WIN32) && defined(IPSEC_RETRY_EXIT_CODES_EXE)
+
+// --- Windows: tests/run_exit_codes, full 32-bit exit codes -----------------------------------
+
+namespace {
+
+std::string exit_codes_exe() {
+  std::string path = IPSEC_RETRY_EXIT_CODES_EXE;
+  std::replace(path.begin(), path.end(), '/', '\\');
+  return path;
+}
+
+// `run ARGS... -- exit_codes COUNTER CODES...`
+cli_output run_exit_codes(std::vector<std::string> args, const fs::path& counter,
+                          const std::vector<std::string>& codes) {
+  args.insert(args.begin(), "run");
+  args.push_back("--");
+  args.push_back(exit_codes_exe());
+  args.push_back(counter.string());
+  args.insert(args.end(), codes.begin(), codes.end());
+  return run_cli(args);
+}
+
+}  // namespace
+
+TEST(CliRunWindows, PendingDeletionTwiceThenSuccessExitsZeroAfterThreeRuns) {
+  temp_dir dir;
+  const fs::path counter = dir / "n";
+  const auto r = run_exit_codes({"--json", "--policy", "initial=1ms, jitter=none"}, counter,
+                                {"13023", "13023", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(runs_counted(counter), 3);
+  EXPECT_TRUE(has(r.err, "{\"outcome\":\"succeeded\",\"calls\":3,")) << r.err;
+}
+
+TEST(CliRunWindows, ExitCodeIsTheFull32Bits) {
+  temp_dir dir;
+  const fs::path counter = dir / "n";
+  auto r = run_exit_codes({"--policy", "attempts=2, initial=1ms"}, counter, {"13023"});
+  EXPECT_EQ(r.exit_code, 13023);
+  EXPECT_EQ(runs_counted(counter), 2);
+  EXPECT_TRUE(has(r.err, "attempts_exhausted after 2 runs")) << r.err;
+  // An HRESULT exit code: normalized for the classifier (transient), passed on unchanged.
+  const fs::path hresult = dir / "h";
+  r = run_exit_codes({"--json", "--policy", "attempts=2, initial=1ms"}, hresult, {"0x800732DF"});
+  EXPECT_EQ(static_cast<std::uint32_t>(r.exit_code), 0x800732DFu);
+  EXPECT_EQ(runs_counted(hresult), 2);
+  EXPECT_TRUE(has(r.err,
+                  "\"last_code\":13023,\"last_code_name\":"
+                  "\"ERROR_IPSEC_QM_POLICY_PENDING_DELETION\",\"exit_code\":2147954399,"))
+      << r.err;
+}
+
+TEST(CliRunWindows, CodeFromPipesTheOutputThrough) {
+  temp_dir dir;
+  const fs::path counter = dir / "n";
+  // Exit 1 (permanent by itself); the printed code, 170 on run 1, is transient.
+  const auto r = run_exit_codes({"--policy", "initial=1ms", "--code-from", "^run 1 exits (\\d+)$"},
+                                counter, {"170", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "run 1 exits 170\nrun 2 exits 0\n");
+  EXPECT_EQ(runs_counted(counter), 2);
+}
+
+TEST(CliRunWindows, ArgumentsReachTheProgramUnchanged) {
+  const std::vector<std::string> tricky = {"",       "a b",       "x\\",    "q\"",
+                                           "a\\\"b", "C:\\p q\\", "\t tab", "\xC3\xA9t\xC3\xA9"};
+  std::vector<std::string> args = {"run",       "--policy", "attempts=1",     "--code-from",
+                                   "^(never)$", "--",       exit_codes_exe(), "--print-args"};
+  args.insert(args.end(), tricky.begin(), tricky.end());
+  const auto r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::string expected;
+  for (const std::string& a : tricky) expected += a + '\n';
+  EXPECT_EQ(r.out, expected);
+}
+
+TEST(CliRunWindows, ProgramNotFoundIsBadInput) {
+  const auto r = run_cli({"run", "--policy", "attempts=3", "--", "ipsec-retry-no-such-program"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(has(r.err, "cannot run 'ipsec-retry-no-such-program': ")) << r.err;
+  EXPECT_TRUE(has(r.err, "(not found on PATH)")) << r.err;
+}
+
+#endif  // _WIN32 && IPSEC_RETRY_EXIT_CODES_EXE

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <ostream>
@@ -21,7 +22,9 @@ std::optional<retry_policy> run_site_policy(const std::string& site,
   ipsec::call_site_registry registry;
   if (config_file) {
     errno = 0;
-    std::ifstream in(*config_file, std::ios::binary);
+    // The name is UTF-8 (on Windows too: main() converts the arguments).
+    const std::u8string name(config_file->begin(), config_file->end());
+    std::ifstream in(std::filesystem::path(name), std::ios::binary);
     std::ostringstream text;
     if (in) text << in.rdbuf();
     if (!in) {
