@@ -16,6 +16,16 @@ std::string utf8_from_utf16(std::wstring_view text) {
   return out;
 }
 
+std::wstring utf16_from_utf8(std::string_view text) {
+  if (text.empty()) return {};
+  const int length = static_cast<int>(text.size());
+  const int units = ::MultiByteToWideChar(CP_UTF8, 0, text.data(), length, nullptr, 0);
+  if (units <= 0) return {};
+  std::wstring out(static_cast<std::size_t>(units), L'\0');
+  ::MultiByteToWideChar(CP_UTF8, 0, text.data(), length, out.data(), units);
+  return out;
+}
+
 std::string system_message_utf8(std::uint32_t code) {
   wchar_t* buffer = nullptr;
   const DWORD length = ::FormatMessageW(

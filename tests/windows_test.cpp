@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
 // Windows-only paths (built only for WIN32; CI runs them under Wine): the FormatMessageW fallback
-// of the win32 category, the UTF-16 to UTF-8 conversion (src/windows_text.cpp), and
+// of the win32 category, the UTF-16 <-> UTF-8 conversions (src/windows_text.cpp), and
 // std::system_category() codes counting as Windows codes. Written to pass both on Windows and
 // under Wine, whose message texts differ from Windows' ("Path not found." for 3) and which has
 // no text at all for IPsec codes. No WFP or winipsec.dll call is made: Wine's fwpuclnt.dll
@@ -117,6 +117,22 @@ TEST(windows_text, utf8_from_utf16_long_text) {
   const std::string out = ir::detail::utf8_from_utf16(text);
   ASSERT_EQ(out.size(), 200000u);
   EXPECT_EQ(out.substr(199998), "\xC3\xA9");
+}
+
+// --- UTF-8 to UTF-16 ---------------------------------------------------------------------------
+
+TEST(windows_text, utf16_from_utf8_converts_non_ascii_and_round_trips) {
+  EXPECT_EQ(ir::detail::utf16_from_utf8(""), L"");
+  EXPECT_EQ(ir::detail::utf16_from_utf8("IPsec"), L"IPsec");
+  EXPECT_EQ(ir::detail::utf16_from_utf8("\xC3\xA9\xE4\xB8\xAD"), L"\u00e9\u4e2d");
+  EXPECT_EQ(ir::detail::utf16_from_utf8("\xF0\x9F\x98\x80"), L"\U0001F600");  // a pair
+  EXPECT_EQ(ir::detail::utf16_from_utf8(std::string_view("a\0b", 3)), std::wstring(L"a\0b", 3));
+  const std::string text = "C:\\Program Files\\\xC3\xA9t\xC3\xA9 \"x\"";
+  EXPECT_EQ(ir::detail::utf8_from_utf16(ir::detail::utf16_from_utf8(text)), text);
+  // A byte that starts no UTF-8 sequence becomes U+FFFD; the text around it stays.
+  EXPECT_EQ(ir::detail::utf16_from_utf8("a\xFF"
+                                        "b"),
+            L"a\uFFFDb");
 }
 
 // --- std::system_category() codes are Windows codes --------------------------------------------

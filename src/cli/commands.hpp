@@ -58,6 +58,23 @@ struct simulate_args {
 };
 int run_simulate(const simulate_args& args, std::ostream& out, std::ostream& err);
 
+struct run_args {
+  std::optional<std::string> policy;
+  std::optional<std::string> site;       ///< the policy of this call site (call_sites.hpp)
+  std::optional<std::string> config;     ///< with site: a configuration file loaded first
+  std::optional<std::string> code_from;  ///< a regex: group 1 in the output is the code
+  bool json = false;
+  std::vector<std::string> command;  ///< the program (found on PATH) and its arguments
+};
+/// Exit status: the last run's (docs/cli.md, "run"), or exit_bad_input.
+int run_command(const run_args& args, std::ostream& out, std::ostream& err);
+
+/// The policy `site` has after loading `config_file` (if any) and the environment, or nullopt
+/// after writing the error (naming the file and line, the variable, or the site) to `err`.
+std::optional<retry_policy> run_site_policy(const std::string& site,
+                                            const std::optional<std::string>& config_file,
+                                            std::ostream& err);
+
 /// Parses a policy argument; on error writes "ipsec-retry COMMAND: bad policy ..." to `err`.
 std::optional<retry_policy> parse_policy_arg(const std::string& text, std::string_view command,
                                              std::ostream& err);

@@ -8,6 +8,8 @@
 #include <limits>
 #include <ostream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "commands.hpp"
 
@@ -56,14 +58,14 @@ std::string command_of(int argc, const char* const* argv, const CLI::App& app) {
 
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   CLI::App app{
-      "ipsec-retry: explain Windows IPsec/WFP error codes and check, print or simulate retry "
-      "policies.",
+      "ipsec-retry: explain Windows IPsec/WFP error codes, check, print or simulate retry "
+      "policies, and run a command under one.",
       "ipsec-retry"};
   app.set_version_flag("--version", std::string("ipsec-retry ") + IPSEC_RETRY_VERSION);
   app.require_subcommand(1);
   app.footer(
       std::string("Exit status: 0 success, 1 simulate: the simulated retry ended in failure, "
-                  "2 bad input, 3 internal error.\n") +
+                  "2 bad input, 3 internal error; run: the last run's own exit status.\n") +
       codes_help);
 
   explain_args explain;
@@ -143,8 +145,59 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
                                    "failure, 2 bad input, 3 internal error.\n") +
                        codes_help);
 
+  run_args run_cmd_args;
+  auto* run_cmd = app.add_subcommand(
+      "run",
+      "Run COMMAND (found on PATH) until its exit status, read as a Windows code, is not "
+      "transient under the policy: the library's retry loop (backoff, attempts, deadline, "
+      "retry_on, never_retry, success_on) decides each run.");
+  auto* policy_opt = run_cmd->add_option("--policy", run_cmd_args.policy, "The policy string");
+  auto* site_opt =
+      run_cmd
+          ->add_option("--site", run_cmd_args.site,
+                       "The policy of this call site (e.g. qm.delete), after --config and the "
+                       "IPSEC_RETRY_* environment variables")
+          ->excludes(policy_opt);
+  run_cmd
+      ->add_option("--config", run_cmd_args.config,
+                   "With --site: a call-site configuration file to load first")
+      ->needs(site_opt);
+  run_cmd->add_option("--code-from", run_cmd_args.code_from,
+                      "REGEX (ECMAScript): the code is what group 1 matches in the first "
+                      "matching line of the output (stdout, then stderr); no match: the exit "
+                      "status");
+  run_cmd->add_flag("--json", run_cmd_args.json, "Print one JSON summary line on stderr");
+  // The command is what follows the first "--" (split off before parsing, so its own options
+  // are never read as run's); this positional only catches words given without one.
+  std::vector<std::string> stray_words;
+  run_cmd->add_option("COMMAND", stray_words, "The command and its arguments, after --");
+  run_cmd->footer(
+      "Exit status: the last run's exit status (POSIX: 0-255, 128+N if signal N killed it; "
+      "Windows: the full 32-bit code); 130 if interrupted before the first run; 2 bad input or "
+      "the command cannot start; 3 internal error.\n" +
+      std::string(codes_help));
+
+  // `run ... -- COMMAND ARG...`: CLI11 parses what comes before the "--".
+  int parsed_argc = argc;
+  bool dashes = false;
+  if (argc >= 2 && std::string_view(argv[1]) == "run") {
+    for (int i = 2; i < argc; ++i) {
+      if (std::string_view(argv[i]) != "--") continue;
+      run_cmd_args.command.assign(argv + i + 1, argv + argc);
+      parsed_argc = i;
+      dashes = true;
+      break;
+    }
+  }
+
   try {
-    app.parse(argc, argv);
+    app.parse(parsed_argc, argv);
+    if (run_cmd->parsed() && (!dashes || run_cmd_args.command.empty())) {
+      throw CLI::ParseError(dashes ? "no COMMAND after '--'"
+                                   : "COMMAND and its arguments go after '--': ipsec-retry run "
+                                     "--policy POLICY -- COMMAND [ARG...]",
+                            CLI::ExitCodes::RequiredError);
+    }
     simulate.operation_given = operation_opt->count() != 0;
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e, out, err);
@@ -154,9 +207,13 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
     const std::string prefix = command.empty() ? "ipsec-retry" : "ipsec-retry " + command;
     err << prefix << ": ";
     if (command.empty() && argc >= 2 && argv[1][0] != '-') {
-      err << "unknown command '" << argv[1] << "' (expected explain, check, schedule or simulate)";
+      err << "unknown command '" << argv[1]
+          << "' (expected explain, check, schedule, simulate or run)";
     } else {
       err << e.what();
+      if (command == "run" && !dashes && !std::string_view(e.what()).starts_with("COMMAND")) {
+        err << " (the COMMAND to run and its arguments go after '--')";
+      }
     }
     err << "\nRun '" << prefix << " --help' for more information.\n";
     return exit_bad_input;
@@ -168,6 +225,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
     if (check_cmd->parsed()) return run_check(check, out, err);
     if (schedule_cmd->parsed()) return run_schedule(schedule, out, err);
     if (simulate_cmd->parsed()) return run_simulate(simulate, out, err);
+    if (run_cmd->parsed()) return run_command(run_cmd_args, out, err);
   } catch (const std::exception& e) {  // a bug or std::bad_alloc: say so, never a bad-input 2
     err << "ipsec-retry " << command << ": internal error: " << e.what() << '\n';
     return exit_internal_error;
