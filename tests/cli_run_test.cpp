@@ -205,7 +205,7 @@ TEST(CliRun, SiteConfigErrorsNameTheFileAndLine) {
   std::ofstream(config) << "# sites\nqm.delete: timeout=5\n";
   const auto r = run_cli({"run", "--site", "qm.delete", "--config", config.string(), "--", "x"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(has(r.err, "ipsec-retry run: " + config.string() + ": line 2 (qm.delete): column "))
+  EXPECT_TRUE(has(r.err, "ipsec-retry run: " + config.string() + ":2 (qm.delete): column "))
       << r.err;
   const auto missing =
       run_cli({"run", "--site", "qm.delete", "--config", (dir / "none.conf").string(), "--", "x"});

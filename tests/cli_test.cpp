@@ -474,7 +474,7 @@ TEST(CliIssue12, Help_ListsExactlyTheExitCodesEachCommandReturns) {
   const auto top = run_cli({"--help"});
   EXPECT_TRUE(contains(top.out,
                        "1 simulate: the simulated retry ended in failure, 2 bad input, "
-                       "3 internal error."))
+                       "3 internal error; run: the last run's own exit status."))
       << top.out;
 }
 

@@ -69,11 +69,13 @@ struct run_args {
 /// Exit status: the last run's (docs/cli.md, "run"), or exit_bad_input.
 int run_command(const run_args& args, std::ostream& out, std::ostream& err);
 
-/// The policy `site` has after loading `config_file` (if any) and the environment, or nullopt
-/// after writing the error (naming the file and line, the variable, or the site) to `err`.
-std::optional<retry_policy> run_site_policy(const std::string& site,
-                                            const std::optional<std::string>& config_file,
-                                            std::ostream& err);
+struct sites_args {
+  std::optional<std::string> config;  ///< a call-site configuration file loaded first
+  bool no_env = false;                ///< ignore the IPSEC_RETRY_* variables
+  bool json = false;
+};
+/// Exit status: 0, or exit_bad_input for an unreadable file or a bad line, variable or value.
+int run_sites(const sites_args& args, std::ostream& out, std::ostream& err);
 
 /// Parses a policy argument; on error writes "ipsec-retry COMMAND: bad policy ..." to `err`.
 std::optional<retry_policy> parse_policy_arg(const std::string& text, std::string_view command,

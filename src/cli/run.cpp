@@ -145,6 +145,21 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
                                    "failure, 2 bad input, 3 internal error.\n") +
                        codes_help);
 
+  sites_args sites;
+  auto* sites_cmd = app.add_subcommand(
+      "sites",
+      "Show every call site's effective policy, budget and breaker on this host, and where each "
+      "came from: default, FILE:LINE, an IPSEC_RETRY_* variable or (Windows) a Group Policy "
+      "registry value. Validates a configuration file before it is deployed.");
+  sites_cmd->add_option("--config", sites.config, "A call-site configuration file to load first");
+  sites_cmd->add_flag("--no-env", sites.no_env, "Ignore the IPSEC_RETRY_* environment variables");
+  sites_cmd->add_flag("--json", sites.json, "Print one JSON object");
+  sites_cmd->footer(
+      "Precedence, lowest first: default, --config, environment, HKCU, HKLM "
+      "(SOFTWARE\\Policies\\ipsec_retry).\n"
+      "Exit status: 0 success, 2 an unreadable file or a bad line, variable or registry value "
+      "(named on stderr), 3 internal error.");
+
   run_args run_cmd_args;
   auto* run_cmd = app.add_subcommand(
       "run",
@@ -208,7 +223,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
     err << prefix << ": ";
     if (command.empty() && argc >= 2 && argv[1][0] != '-') {
       err << "unknown command '" << argv[1]
-          << "' (expected explain, check, schedule, simulate or run)";
+          << "' (expected explain, check, schedule, simulate, sites or run)";
     } else {
       err << e.what();
       if (command == "run" && !dashes && !std::string_view(e.what()).starts_with("COMMAND")) {
@@ -225,6 +240,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
     if (check_cmd->parsed()) return run_check(check, out, err);
     if (schedule_cmd->parsed()) return run_schedule(schedule, out, err);
     if (simulate_cmd->parsed()) return run_simulate(simulate, out, err);
+    if (sites_cmd->parsed()) return run_sites(sites, out, err);
     if (run_cmd->parsed()) return run_command(run_cmd_args, out, err);
   } catch (const std::exception& e) {  // a bug or std::bad_alloc: say so, never a bad-input 2
     err << "ipsec-retry " << command << ": internal error: " << e.what() << '\n';

@@ -18,6 +18,7 @@
 
 #include "command_runner.hpp"
 #include "commands.hpp"
+#include "host_sites.hpp"
 #include "json.hpp"
 #include "output.hpp"
 #include "recording_agent.hpp"
@@ -107,7 +108,14 @@ std::optional<retry_policy> policy_of(const run_args& args, std::ostream& err) {
     return std::nullopt;
   }
   if (args.policy) return parse_policy_arg(*args.policy, "run", err);
-  return run_site_policy(*args.site, args.config, err);
+  ipsec::call_site_registry sites;
+  if (!load_host_sites(sites, {args.config, true}, "run", err)) return std::nullopt;
+  auto policy = sites.policy(*args.site);
+  if (!policy) {
+    err << "ipsec-retry run: bad --site '" << *args.site << "': " << policy.error().problem << '\n';
+    return std::nullopt;
+  }
+  return policy.value();
 }
 
 // --code-from's pattern, or nullopt after the error is written.
