@@ -483,7 +483,7 @@ TEST(CliRunWindows, ExitCodeIsTheFull32Bits) {
   EXPECT_EQ(runs_counted(hresult), 2);
   EXPECT_TRUE(has(r.err,
                   "\"last_code\":13023,\"last_code_name\":"
-                  "\"ERROR_IPSEC_QM_POLICY_PENDING_DELETION\",\"exit_code\":2147954399,"))
+                  "\"ERROR_IPSEC_QM_POLICY_PENDING_DELETION\",\"exit_code\":2147955423,"))
       << r.err;
 }
 

@@ -57,8 +57,11 @@ class command_runner {
   std::variant<child_exit, start_failure> run(std::span<const std::string> argv,
                                               const output_sink* sink);
 
- private:
+  /// Defined by each platform's runner; public only so that its signal plumbing (a console
+  /// control handler on Windows) can name it.
   struct state;
+
+ private:
   std::unique_ptr<state> state_;
 };
 
