@@ -16,6 +16,10 @@ install(TARGETS ipsec_retry
 if(TARGET ipsec_retry_cli)
   install(TARGETS ipsec_retry_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+# The Group Policy template, for an administrator to copy into the central store
+# (docs/configuration.md, "Group Policy").
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/admx/
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/ipsec_retry/admx)
 install(EXPORT ipsec_retry_targets
         NAMESPACE ipsec_retry::
         FILE ipsec_retryTargets.cmake

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fake_registry.hpp"
+
 #include <chrono>
 #include <map>
 #include <string>
@@ -27,30 +29,7 @@ constexpr const char* budgets_key = "SOFTWARE\\Policies\\ipsec_retry\\Budgets";
 constexpr const char* breakers_key = "SOFTWARE\\Policies\\ipsec_retry\\Breakers";
 constexpr std::uint32_t reg_dword = 4;
 
-// A registry in memory: (hive, key) -> values; a key listed in `unreadable` fails to read.
-struct fake_registry {
-  std::map<std::pair<registry_hive, std::string>, std::vector<registry_value>> keys;
-  std::vector<std::pair<registry_hive, std::string>> unreadable;
-  mutable int reads = 0;
-
-  void set(registry_hive hive, const std::string& key, std::string name, std::string data,
-           std::uint32_t type = ipsec::reg_sz) {
-    keys[{hive, key}].push_back({std::move(name), type, std::move(data)});
-  }
-  ipsec::registry_reader reader() const {
-    return [this](registry_hive hive,
-                  const std::string& key) -> ir::outcome::std_result<std::vector<registry_value>> {
-      ++reads;
-      for (const auto& k : unreadable) {
-        if (k == std::make_pair(hive, key))
-          return std::make_error_code(std::errc::permission_denied);
-      }
-      const auto it = keys.find({hive, key});
-      if (it == keys.end()) return std::vector<registry_value>{};
-      return it->second;
-    };
-  }
-};
+using ir::test::fake_registry;
 
 std::chrono::nanoseconds timeout_of(const ipsec::call_site_registry& sites, const char* site) {
   return *sites.policy(site).value().settings().timeout;
@@ -232,7 +211,7 @@ TEST(RegistrySource, ReadsSixKeysOncePerLoad) {
   fake_registry registry;
   ipsec::call_site_registry sites;
   ASSERT_TRUE(sites.load_registry(registry.reader()));
-  EXPECT_EQ(registry.reads, 6);  // {Budgets, Breakers, Sites} x {HKCU, HKLM}
+  EXPECT_EQ(registry.reads.size(), 6u);  // {Budgets, Breakers, Sites} x {HKCU, HKLM}
 }
 
 TEST(RegistrySource, TypeNames) {

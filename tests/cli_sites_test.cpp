@@ -172,12 +172,15 @@ TEST(CliSites, JsonListsSitesBudgetsAndBreakersWithTheirSources) {
   const scoped_env env("IPSEC_RETRY_QM_DELETE", "initial=10ms");
   const auto r = run_cli({"sites", "--json", "--config", file.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The path as a JSON string holds it (a Windows path's backslashes doubled).
+  std::string path_in_json;
+  for (char c : file.path()) path_in_json += c == '\\' ? std::string("\\\\") : std::string(1, c);
   EXPECT_EQ(r.out.rfind("{\"sites\":[{\"name\":\"mm.add\",", 0), 0u) << r.out;
   EXPECT_EQ(r.out.back(), '\n');
   EXPECT_TRUE(has(r.out,
                   "\"budget\":null,\"breaker\":\"agent\",\"source\":\"IPSEC_RETRY_QM_DELETE\","
                   "\"sources\":[\"" +
-                      file.path() + ":2\",\"IPSEC_RETRY_QM_DELETE\"]}"))
+                      path_in_json + ":2\",\"IPSEC_RETRY_QM_DELETE\"]}"))
       << r.out;
   EXPECT_TRUE(has(r.out, "\"name\":\"qm.add\",\"policy\":\"attempts=unlimited, timeout=30s,"))
       << r.out;
@@ -185,7 +188,7 @@ TEST(CliSites, JsonListsSitesBudgetsAndBreakersWithTheirSources) {
   EXPECT_TRUE(has(r.out,
                   "\"budgets\":[],\"breakers\":[{\"name\":\"agent\",\"settings\":"
                   "\"failure_threshold=3, cool_down=30s\",\"source\":\"" +
-                      file.path() + ":1\""))
+                      path_in_json + ":1\""))
       << r.out;
 }
 
