@@ -170,8 +170,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   auto* site_opt =
       run_cmd
           ->add_option("--site", run_cmd_args.site,
-                       "The policy of this call site (e.g. qm.delete), after --config and the "
-                       "IPSEC_RETRY_* environment variables")
+                       "The policy of this call site (e.g. qm.delete) from the sources `sites` "
+                       "reads: --config, the IPSEC_RETRY_* environment variables and (Windows) "
+                       "Group Policy's registry values")
           ->excludes(policy_opt);
   run_cmd
       ->add_option("--config", run_cmd_args.config,
