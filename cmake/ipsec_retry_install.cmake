@@ -7,7 +7,7 @@ set(IPSEC_RETRY_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/ipsec_retry)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ipsec_retry
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.hpp" PATTERN "*.inc")
-install(TARGETS ipsec_retry
+install(TARGETS ipsec_retry ipsec_retry_asio
         EXPORT ipsec_retry_targets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
