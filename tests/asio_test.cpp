@@ -22,11 +22,14 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <future>
 #include <optional>
+#include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -505,6 +508,162 @@ TEST(AsyncOperation, TheBlockingCallRunsOffTheLoop) {
   io.run();
   ASSERT_TRUE(result && result->has_value());
   EXPECT_EQ(result->value().how, ipsec::completion::done);
+}
+
+// ---- Composites on the loop: the same reports as the blocking composites.
+
+bool same_report(const ipsec::composite_report& a, const ipsec::composite_report& b) {
+  if (a.step_count != b.step_count || a.failed != b.failed || a.agent_calls != b.agent_calls ||
+      a.elapsed != b.elapsed) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.step_count; ++i) {
+    const auto &x = a.steps[i], &y = b.steps[i];
+    if (x.object != y.object || x.op != y.op || x.ran != y.ran || x.stopped != y.stopped ||
+        x.calls != y.calls || x.done != y.done || x.total != y.total ||
+        x.last_code != y.last_code) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string describe(const ipsec::composite_report& r) {
+  std::string out =
+      "calls " + std::to_string(r.agent_calls) + ", " +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(r.elapsed).count()) +
+      " ms:";
+  for (const auto& step : r.step_list()) {
+    out += " [" + step.name() + (step.ran ? "" : " (not run)") + ": " + std::to_string(step.calls) +
+           " calls, " + std::to_string(step.done) + "/" + std::to_string(step.total) +
+           (step.stopped ? ", stopped" : "") + "]";
+  }
+  return out;
+}
+
+constexpr ipsec::guid composite_filter_id{0xf1, 1, 2, {1, 2, 3, 4, 5, 6, 7, 8}};
+
+// corp-qm used by one transport filter this caller holds; another client holds it until
+// `held_for`.
+struct replace_setup {
+  ir::virtual_time vt;
+  ipsec::simulated_agent agent{vt.clock()};
+  ipsec::native_filter filter;
+  std::array<ipsec::replaced_filter, 1> filters{};
+  explicit replace_setup(nanoseconds held_for) {
+    agent.install(ipsec::policy_kind::quick_mode, L"corp-qm");
+    filter.kind = ipsec::filter_kind::transport;
+    filter.id = composite_filter_id;
+    filter.policy = L"corp-qm";
+    filters[0].filter = filter;
+    filters[0].handle = ipsec::filter_handle(agent, filter.kind,
+                                             agent.install_filter(agent.default_client(), filter));
+    auto& other = agent.connect();
+    EXPECT_TRUE(agent.hold_until(other, agent.install_filter(other, filter), vt.now() + held_for));
+  }
+};
+
+TEST(AsyncComposite, ReplaceGivesTheBlockingReplacesReport) {
+  // 730 ms: succeeds after IN_USE on the policy delete; 10 s under a 5 s policy: stops there.
+  for (const auto held_for : {nanoseconds{730ms}, nanoseconds{10s}}) {
+    SCOPED_TRACE(held_for.count());
+    const auto policy = parse("timeout=5s, initial=10ms, max_delay=1s, seed=5");
+    const ipsec::step_policies steps{&policy, &policy, &policy, &policy, &policy};
+    replace_setup sync(held_for);
+    const auto expected =
+        ipsec::replace_policy(sync.agent, ipsec::policy_kind::quick_mode, L"corp-qm", L"corp-qm",
+                              {}, std::span(sync.filters), steps, ir::options().with_time(sync.vt));
+
+    replace_setup async(held_for);
+    net::io_context io;
+    ira::virtual_timers timers(async.vt);
+    std::optional<ipsec::composite_report> report;
+    ira::async_replace_policy(
+        io.get_executor(), io.get_executor(), async.agent, ipsec::policy_kind::quick_mode,
+        L"corp-qm", L"corp-qm", {}, std::span(async.filters), steps,
+        [&](ipsec::composite_report r) { report = r; },
+        ira::async_options<ira::virtual_timers>{timers});
+    timers.run(io);
+    ASSERT_TRUE(report);
+    EXPECT_TRUE(same_report(*report, expected))
+        << "async: " << describe(*report) << "\nblocking: " << describe(expected);
+    EXPECT_EQ(static_cast<bool>(*report), held_for == 730ms);
+    EXPECT_EQ(report->left_behind(), expected.left_behind());
+    EXPECT_EQ(static_cast<bool>(async.filters[0].handle),
+              static_cast<bool>(sync.filters[0].handle));
+    EXPECT_EQ(async.agent.state_of(ipsec::policy_kind::quick_mode, L"corp-qm"),
+              sync.agent.state_of(ipsec::policy_kind::quick_mode, L"corp-qm"));
+  }
+}
+
+constexpr ipsec::guid auth_id{0xa1, 1, 2, {1, 2, 3, 4, 5, 6, 7, 8}};
+
+TEST(AsyncComposite, TeardownGivesTheBlockingTeardownsReport) {
+  struct teardown_setup {
+    ir::virtual_time vt;
+    ipsec::simulated_agent agent{vt.clock()};
+    std::array<ipsec::filter_handle, 1> handles;
+    teardown_setup() {
+      agent.install(ipsec::policy_kind::main_mode, L"corp-mm");
+      agent.install_mm_auth_methods(auth_id);
+      ipsec::native_filter f;
+      f.kind = ipsec::filter_kind::main_mode;
+      f.id = composite_filter_id;
+      f.policy = L"corp-mm";
+      f.auth_methods = auth_id;
+      auto& other = agent.connect();
+      EXPECT_TRUE(agent.hold_until(other, agent.install_filter(other, f), vt.now() + 100ms));
+      handles[0] =
+          ipsec::filter_handle(agent, f.kind, agent.install_filter(agent.default_client(), f));
+    }
+  };
+  const std::array<ipsec::teardown_policy_ref, 1> policies{
+      {{ipsec::policy_kind::main_mode, L"corp-mm"}}};
+  const std::array<ipsec::guid, 1> auth{auth_id};
+  const auto policy = parse("timeout=5s, initial=10ms, seed=9");
+  const ipsec::step_policies steps{&policy, &policy, &policy, &policy, &policy};
+  teardown_setup sync;
+  const auto expected = ipsec::teardown(sync.agent, std::span(sync.handles), std::span(policies),
+                                        std::span(auth), steps, ir::options().with_time(sync.vt));
+  ASSERT_TRUE(expected);
+
+  teardown_setup async;
+  net::io_context io;
+  ira::virtual_timers timers(async.vt);
+  std::optional<ipsec::composite_report> report;
+  ira::async_teardown(
+      io.get_executor(), io.get_executor(), async.agent, std::span(async.handles),
+      std::span(policies), std::span(auth), steps, [&](ipsec::composite_report r) { report = r; },
+      ira::async_options<ira::virtual_timers>{timers});
+  timers.run(io);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(same_report(*report, expected))
+      << "async: " << describe(*report) << "\nblocking: " << describe(expected);
+  EXPECT_GT(report->steps[1].calls, 1u);  // IN_USE until the other handle closes at 100 ms
+  EXPECT_FALSE(async.handles[0]);
+  EXPECT_EQ(async.agent.state_of(ipsec::policy_kind::main_mode, L"corp-mm"),
+            ipsec::simulated_agent::state::absent);
+}
+
+TEST(AsyncComposite, ACancellationDuringAStepsWaitStopsTheCompositeAtThatStep) {
+  replace_setup setup(730ms);
+  net::io_context io;
+  ira::virtual_timers timers(setup.vt);
+  ira::cancellation cancel;
+  std::optional<ipsec::composite_report> report;
+  ira::async_replace_policy(
+      io.get_executor(), io.get_executor(), setup.agent, ipsec::policy_kind::quick_mode, L"corp-qm",
+      L"corp-qm", {}, std::span(setup.filters), {}, [&](ipsec::composite_report r) { report = r; },
+      ira::async_options<ira::virtual_timers>{timers, &cancel});
+  io.poll();  // the filter delete has succeeded; the policy delete waits on IN_USE
+  cancel.emit();
+  timers.run(io);
+  ASSERT_TRUE(report);
+  ASSERT_TRUE(report->failed.has_value());
+  EXPECT_EQ(*report->failed, 1u);
+  EXPECT_EQ(report->steps[1].stopped, ir::stop_reason::cancelled);
+  EXPECT_FALSE(report->steps[2].ran);
+  EXPECT_EQ(report->left_behind(), "the filters are removed and the old policy is still present");
 }
 
 }  // namespace
