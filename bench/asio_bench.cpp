@@ -17,7 +17,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "allocation_report.hpp"  // and counting_new.hpp: this binary counts every new
+#include "allocation_report.hpp"
+#include "counting_allocator.hpp"  // and counting_new.hpp: this binary counts every new
 
 #include <atomic>
 #include <chrono>
@@ -42,37 +43,10 @@ const ir::retry_policy& policy() {
 constexpr std::uint32_t busy = 170;  // ERROR_BUSY: transient
 constexpr int calls_per_sequence = 4;
 
-// Live and peak bytes of what the operations allocate through their handler.
-struct byte_count {
-  std::size_t live = 0;
-  std::size_t peak = 0;
-};
-template <class T>
-struct counting_allocator {
-  using value_type = T;
-  byte_count* count;
-  explicit counting_allocator(byte_count* c) noexcept : count(c) {}
-  template <class U>
-  counting_allocator(const counting_allocator<U>& o) noexcept : count(o.count) {}
-  T* allocate(std::size_t n) {
-    count->live += n * sizeof(T);
-    if (count->live > count->peak) count->peak = count->live;
-    return std::allocator<T>().allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    count->live -= n * sizeof(T);
-    std::allocator<T>().deallocate(p, n);
-  }
-  template <class U>
-  bool operator==(const counting_allocator<U>& o) const noexcept {
-    return count == o.count;
-  }
-};
-
 struct done_handler {
-  byte_count* count;
+  ipsec_retry::test::allocation_tally* count;
   int* succeeded;
-  using allocator_type = counting_allocator<char>;
+  using allocator_type = ipsec_retry::test::counting_allocator<char>;
   allocator_type get_allocator() const noexcept { return allocator_type(count); }
   void operator()(const ir::retry_result<ir::win32_error>& r) const {
     if (r) ++*succeeded;
@@ -88,7 +62,7 @@ void BM_AsyncRetry_ConcurrentOnOneThread(benchmark::State& state) {
     net::io_context io(1);
     std::vector<int> calls(sequences, 0);
     int succeeded = 0;
-    byte_count bytes;
+    ipsec_retry::test::allocation_tally bytes;
     const auto start = std::chrono::steady_clock::now();
     const std::uint64_t before = bench_support::allocations();
     for (std::size_t i = 0; i < sequences; ++i) {
@@ -100,7 +74,7 @@ void BM_AsyncRetry_ConcurrentOnOneThread(benchmark::State& state) {
     io.run();
     allocations_in_runs += bench_support::allocations() - before;
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    peak_bytes = std::max(peak_bytes, bytes.peak);
+    peak_bytes = std::max(peak_bytes, bytes.peak_bytes.load());
     if (succeeded != static_cast<int>(sequences)) {
       state.SkipWithError("not every sequence succeeded");
       return;

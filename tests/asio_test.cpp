@@ -22,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include "counting_allocator.hpp"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -311,35 +313,12 @@ TEST(AsyncRetry, UseFutureAndCoroutines) {
 }
 
 // A handler with an associated allocator that counts what it holds.
-struct counting_state {
-  std::atomic<long> live{0};
-  std::atomic<long> allocations{0};
-};
-template <class T>
-struct counting_allocator {
-  using value_type = T;
-  counting_state* state;
-  explicit counting_allocator(counting_state* s) noexcept : state(s) {}
-  template <class U>
-  counting_allocator(const counting_allocator<U>& o) noexcept : state(o.state) {}
-  T* allocate(std::size_t n) {
-    ++state->live;
-    ++state->allocations;
-    return std::allocator<T>().allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    --state->live;
-    std::allocator<T>().deallocate(p, n);
-  }
-  template <class U>
-  bool operator==(const counting_allocator<U>& o) const noexcept {
-    return state == o.state;
-  }
-};
+using counting_state = ir::test::allocation_tally;
+using counting_allocator = ir::test::counting_allocator<char>;
 struct allocating_handler {
   counting_state* state;
   bool* done;
-  using allocator_type = counting_allocator<char>;
+  using allocator_type = counting_allocator;
   allocator_type get_allocator() const noexcept { return allocator_type(state); }
   void operator()(ir::retry_result<ir::win32_error> r) const {
     EXPECT_TRUE(r.has_value());

@@ -353,7 +353,7 @@ class async_driver final : public cancellable {
       throw;
     }
     cancellation_access::attach(options.cancel, self);
-    boost::asio::post(self->step_executor_, step_handler{self});
+    boost::asio::post(self->step_executor_, step_handler{{self}});
   }
 
   async_driver(const Executor& ex, Attempt attempt, const async_options<Time>& options,
@@ -375,8 +375,9 @@ class async_driver final : public cancellable {
     if (waiting_) timer_.cancel();
   }
 
-  // Completes one attempt: hands the result to the driver on its executor.
-  struct attempt_handler {
+  // The driver's own handlers: they run on its executor and allocate from the handler's
+  // allocator.
+  struct bound_handler {
     async_driver* self;
     using executor_type = Executor;
     using allocator_type = allocator;
@@ -384,34 +385,24 @@ class async_driver final : public cancellable {
     allocator_type get_allocator() const noexcept {
       return boost::asio::get_associated_allocator(self->handler_);
     }
+  };
+
+  // Completes one attempt: hands the result to the driver on its executor.
+  struct attempt_handler : bound_handler {
     template <class R>
     void operator()(R&& r) const {
-      async_driver* d = self;
+      async_driver* d = this->self;
       boost::asio::dispatch(d->step_executor_,
                             [d, r = std::forward<R>(r)]() mutable { d->ended(std::move(r)); });
     }
   };
 
  private:
-  struct step_handler {  // call 1, posted by start()
-    async_driver* self;
-    using executor_type = Executor;
-    using allocator_type = allocator;
-    executor_type get_executor() const noexcept { return self->step_executor_; }
-    allocator_type get_allocator() const noexcept {
-      return boost::asio::get_associated_allocator(self->handler_);
-    }
-    void operator()() const { self->begin(); }
+  struct step_handler : bound_handler {  // call 1, posted by start()
+    void operator()() const { this->self->begin(); }
   };
-  struct timer_handler {
-    async_driver* self;
-    using executor_type = Executor;
-    using allocator_type = allocator;
-    executor_type get_executor() const noexcept { return self->step_executor_; }
-    allocator_type get_allocator() const noexcept {
-      return boost::asio::get_associated_allocator(self->handler_);
-    }
-    void operator()(const boost::system::error_code&) const { self->woke(); }
+  struct timer_handler : bound_handler {
+    void operator()(const boost::system::error_code&) const { this->self->woke(); }
   };
 
   void begin() {
@@ -445,7 +436,7 @@ class async_driver final : public cancellable {
     switch (s.what) {
       case retry_step::action::call:
         hooked_ = false;
-        attempt_(machine_, attempt_handler{this});
+        attempt_(machine_, attempt_handler{{this}});
         return;
       case retry_step::action::sleep:
       case retry_step::action::wait_for_leader:
@@ -463,7 +454,7 @@ class async_driver final : public cancellable {
         following_ = s.what == retry_step::action::wait_for_leader;
         waiting_ = true;
         timer_.expires_after(s.delay);
-        timer_.async_wait(timer_handler{this});
+        timer_.async_wait(timer_handler{{this}});
         return;
       case retry_step::action::done:
         finish(machine_.take_value());

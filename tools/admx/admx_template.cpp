@@ -163,28 +163,6 @@ std::vector<policy_entry> policy_entries() {
                          "\n(budget none, breaker none)\n\n" + std::string(site_grammar_text),
                      "Line for " + site.name + ":", policy});
   }
-  const std::string budget_default = retry_budget::format(retry_budget::settings{});
-  entries.push_back(policy_entry{
-      "Budget_agent", "IpsecRetry_Guards", "Budgets", "agent", "Budget agent",
-      "Defines (or re-tunes) the retry budget named agent, which call sites share by saying "
-      "budget=agent in their line: one budget per Policy Agent caps the retries of all of them "
-      "together when the agent is overloaded.\n\n"
-      "Enabled: the settings are written to the value agent of the key "
-      "SOFTWARE\\Policies\\ipsec_retry\\Budgets. " +
-          std::string(precedence_text) + "\n\nThe default of a budget a source creates:\n" +
-          budget_default + "\n\n" + std::string(budget_grammar_text),
-      "Settings of budget agent:", budget_default});
-  const std::string breaker_default = circuit_breaker::format(circuit_breaker::settings{});
-  entries.push_back(policy_entry{
-      "Breaker_agent", "IpsecRetry_Guards", "Breakers", "agent", "Breaker agent",
-      "Defines (or re-tunes) the circuit breakers named agent, which call sites use by saying "
-      "breaker=agent in their line: after consecutive transport failures calls to that server "
-      "fail at once, until a trial call succeeds.\n\n"
-      "Enabled: the settings are written to the value agent of the key "
-      "SOFTWARE\\Policies\\ipsec_retry\\Breakers. " +
-          std::string(precedence_text) + "\n\nThe default of a breaker a source creates:\n" +
-          breaker_default + "\n\n" + std::string(breaker_grammar_text),
-      "Settings of breaker agent:", breaker_default});
   const std::string list_note =
       "Each entry is a value name and its text; entries are added to the key's values (the "
       "policies above keep theirs). Disabling or emptying the list removes what it wrote. ";
@@ -197,26 +175,46 @@ std::vector<policy_entry> policy_entries() {
       "Enabled: each entry writes a value of the key SOFTWARE\\Policies\\ipsec_retry\\Sites. " +
           list_note + std::string(precedence_text) + "\n\n" + std::string(site_grammar_text),
       "Sites (value name: the site, value: its line):", ""});
-  entries.push_back(policy_entry{
-      "Budgets_other", "IpsecRetry_Guards", "Budgets", "", "Other budgets",
-      "Defines (or re-tunes) retry budgets of other names. A budget a site line names must be "
-      "defined somewhere: in code, the configuration file or here.\n\n"
-      "Enabled: each entry writes a value of the key SOFTWARE\\Policies\\ipsec_retry\\Budgets. " +
-          list_note + std::string(precedence_text) +
-          "\n\nThe default of a budget a source "
-          "creates:\n" +
-          budget_default + "\n\n" + std::string(budget_grammar_text),
-      "Budgets (value name: the budget, value: its settings):", ""});
-  entries.push_back(policy_entry{
-      "Breakers_other", "IpsecRetry_Guards", "Breakers", "", "Other breakers",
-      "Defines (or re-tunes) circuit breakers of other names. A breaker a site line names must "
-      "be defined somewhere: in code, the configuration file or here.\n\n"
-      "Enabled: each entry writes a value of the key SOFTWARE\\Policies\\ipsec_retry\\Breakers. " +
-          list_note + std::string(precedence_text) +
-          "\n\nThe default of a breaker a source "
-          "creates:\n" +
-          breaker_default + "\n\n" + std::string(breaker_grammar_text),
-      "Breakers (value name: the breaker, value: its settings):", ""});
+
+  // The guard named agent, and a list for guards of other names: for budgets and breakers.
+  struct guard_words {
+    std::string noun, Noun, subkey, plural, what, defaults;
+    std::string_view grammar;
+  };
+  const guard_words guards[] = {
+      {"budget", "Budget", "Budgets", "retry budgets",
+       "the retry budget named agent, which call sites share by saying budget=agent in their "
+       "line: one budget per Policy Agent caps the retries of all of them together when the "
+       "agent is overloaded.",
+       retry_budget::format(retry_budget::settings{}), budget_grammar_text},
+      {"breaker", "Breaker", "Breakers", "circuit breakers",
+       "the circuit breakers named agent, which call sites use by saying breaker=agent in "
+       "their line: after consecutive transport failures calls to that server fail at once, "
+       "until a trial call succeeds.",
+       circuit_breaker::format(circuit_breaker::settings{}), breaker_grammar_text},
+  };
+  std::vector<policy_entry> lists;
+  for (const guard_words& g : guards) {
+    const std::string key = "SOFTWARE\\Policies\\ipsec_retry\\" + g.subkey;
+    const std::string default_text =
+        "\n\nThe default of a " + g.noun + " a source creates:\n" + g.defaults + "\n\n";
+    entries.push_back(policy_entry{
+        g.Noun + "_agent", "IpsecRetry_Guards", g.subkey, "agent", g.Noun + " agent",
+        "Defines (or re-tunes) " + g.what +
+            "\n\nEnabled: the settings are written to the value "
+            "agent of the key " +
+            key + ". " + std::string(precedence_text) + default_text + std::string(g.grammar),
+        "Settings of " + g.noun + " agent:", g.defaults});
+    lists.push_back(policy_entry{
+        g.subkey + "_other", "IpsecRetry_Guards", g.subkey, "", "Other " + g.noun + "s",
+        "Defines (or re-tunes) " + g.plural + " of other names. A " + g.noun +
+            " a site line names must be defined somewhere: in code, the configuration file or "
+            "here.\n\nEnabled: each entry writes a value of the key " +
+            key + ". " + list_note + std::string(precedence_text) + default_text +
+            std::string(g.grammar),
+        g.Noun + "s (value name: the " + g.noun + ", value: its settings):", ""});
+  }
+  entries.insert(entries.end(), lists.begin(), lists.end());
   return entries;
 }
 
