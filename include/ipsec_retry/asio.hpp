@@ -517,6 +517,9 @@ struct user_attempt {
 /// void(retry_result<T>), T being what retry() returns for R (win32_error for a code). The
 /// handler may be called from any thread; the next step runs on the operation's executor.
 /// `policy` is copied. Any completion token: a callback, use_future, use_awaitable, ...
+/// `op` must not throw: an exception would leave the executor's run() (as from any Asio
+/// handler) and abandon the operation without completing it; catch it in `op` and hand the
+/// handler a code instead.
 template <class R = std::uint32_t, class Executor, class Op, class CompletionToken,
           class Time = steady_timers>
 auto async_retry(const Executor& ex, const retry_policy& policy, Op op, CompletionToken&& token,
