@@ -36,7 +36,8 @@ struct composite_item {
   ipsec::filter_handle* handle = nullptr;
 };
 
-// A composite's steps (report.steps, each `ran == false` until it begins) and its operations in
+// A composite's steps (report.steps, each listed with ipsec::detail::skip_step, so `ran ==
+// false` until it begins) and its operations in
 // order, run one at a time with async_run_operation: the first that fails stops the composite,
 // as the blocking composites do (composites.hpp). Frees itself before the completion.
 template <class Executor, class BlockingExecutor, class Agent, class Time, class Handler>
@@ -146,16 +147,6 @@ class composite_runner {
   std::size_t next_ = 0;
 };
 
-// A step of `report`, not begun yet.
-inline void plan_step(ipsec::composite_report& report, object_kind object,
-                      ipsec::agent_operation op, std::size_t total) {
-  ipsec::step_report& s = report.steps[report.step_count++];
-  s.object = object;
-  s.op = op;
-  s.ran = false;
-  s.total = static_cast<std::uint32_t>(total);
-}
-
 template <class Executor, class BlockingExecutor, class Agent, class CompletionToken, class Time>
 auto async_composite(const Executor& ex, const BlockingExecutor& blocking, Agent& agent,
                      ipsec::composite_report report, std::vector<composite_item> items,
@@ -193,7 +184,7 @@ auto async_replace_policy(const Executor& ex, const BlockingExecutor& blocking, 
                       : ipsec::to_object_kind(filters.front().filter.kind);
   ipsec::composite_report report;
   std::vector<item> items;
-  detail::plan_step(report, filter_object, agent_operation::remove, filters.size());
+  ipsec::detail::skip_step(report, filter_object, agent_operation::remove, filters.size());
   for (ipsec::replaced_filter& f : filters) {
     ipsec::native_filter which;
     which.kind = f.filter.kind;
@@ -206,18 +197,18 @@ auto async_replace_policy(const Executor& ex, const BlockingExecutor& blocking, 
          &f,
          nullptr});
   }
-  detail::plan_step(report, policy_object, agent_operation::remove, 1);
+  ipsec::detail::skip_step(report, policy_object, agent_operation::remove, 1);
   items.push_back(
       {1,
        {kind, agent_operation::remove, old_name},
        ipsec::detail::pick(policies.policy_delete, policy_object, agent_operation::remove),
        {.after_filters_removed = !filters.empty()}});
-  detail::plan_step(report, policy_object, agent_operation::add, 1);
+  ipsec::detail::skip_step(report, policy_object, agent_operation::add, 1);
   items.push_back({2,
                    {kind, agent_operation::add, new_name, body},
                    ipsec::detail::pick(policies.policy_add, policy_object, agent_operation::add),
                    {}});
-  detail::plan_step(report, filter_object, agent_operation::add, filters.size());
+  ipsec::detail::skip_step(report, filter_object, agent_operation::add, filters.size());
   for (ipsec::replaced_filter& f : filters) {
     items.push_back({3,
                      ipsec::operation_target::for_filter(agent_operation::add, f.filter),
@@ -250,7 +241,7 @@ auto async_teardown(const Executor& ex, const BlockingExecutor& blocking, Agent&
   const ipsec::operation_options gone{.absent_is_done = true, .after_filters_removed = true};
   ipsec::composite_report report;
   std::vector<item> items;
-  detail::plan_step(report, filter_object, agent_operation::remove, filters.size());
+  ipsec::detail::skip_step(report, filter_object, agent_operation::remove, filters.size());
   for (ipsec::filter_handle& h : filters) {
     ipsec::native_filter which;
     which.kind = h.kind();
@@ -263,7 +254,7 @@ auto async_teardown(const Executor& ex, const BlockingExecutor& blocking, Agent&
                      nullptr,
                      &h});
   }
-  detail::plan_step(report, policy_object, agent_operation::remove, policies.size());
+  ipsec::detail::skip_step(report, policy_object, agent_operation::remove, policies.size());
   for (const ipsec::teardown_policy_ref& p : policies) {
     items.push_back({1,
                      {p.kind, agent_operation::remove, p.name},
@@ -271,8 +262,8 @@ auto async_teardown(const Executor& ex, const BlockingExecutor& blocking, Agent&
                                          agent_operation::remove),
                      gone});
   }
-  detail::plan_step(report, object_kind::mm_auth_methods, agent_operation::remove,
-                    auth_methods.size());
+  ipsec::detail::skip_step(report, object_kind::mm_auth_methods, agent_operation::remove,
+                           auth_methods.size());
   for (const ipsec::guid& id : auth_methods) {
     items.push_back({2, ipsec::operation_target::for_auth_methods(agent_operation::remove, id),
                      ipsec::detail::pick(step.auth_delete, object_kind::mm_auth_methods,
